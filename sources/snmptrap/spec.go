@@ -34,7 +34,7 @@ var Spec = &module.Spec{
 		module.StringList(FieldVersions, "Accepted SNMP versions.").OneOf("1", "2c", "3").Def([]string{"1", "2c", "3"}),
 		module.StringList(FieldUsers, "SNMPv3 users as NAME:LEVEL:AUTHPROTO:AUTHPASS:PRIVPROTO:PRIVPASS (LEVEL noAuthNoPriv|authNoPriv|authPriv; trailing parts may be omitted for lower levels).").Example(`["ops:authPriv:SHA:authpass1:AES:privpass1"]`),
 		module.String(FieldEngineID, "Local engine ID (hex) used to answer v3 informs; default derived from the node name.").Adv(),
-		module.Size(FieldReadBuffer, "Socket receive buffer (SO_RCVBUF, SO_RCVBUFFORCE when root): the headroom for trap bursts.").Def(int64(16<<20)).Adv(),
+		module.Size(FieldReadBuffer, "Socket receive buffer (SO_RCVBUF, SO_RCVBUFFORCE when root): the headroom for trap bursts.").Def(int64(16 << 20)).Adv(),
 		module.Int(FieldWorkers, "Goroutines decoding packets off the socket goroutine.").Range(1, 64).Def(2).Adv(),
 	}, snmp.MIBFields()...),
 	Metrics: []module.Metric{
