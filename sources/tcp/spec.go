@@ -81,6 +81,7 @@ source smtps tcp {
 }
 `,
 	Validate: validate,
+	NewCheck: NewCheck,
 }
 
 func validate(a module.Attrs) error {
