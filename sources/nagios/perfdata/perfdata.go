@@ -7,7 +7,7 @@
 //	PERFDATA
 //
 // Perfdata items are 'label'=value[UOM];[warn];[crit];[min];[max], separated
-// by spaces; labels may be quoted with single quotes ('' is a quote inside),
+// by spaces; labels may be quoted with single quotes (” is a quote inside),
 // warn and crit are Nagios ranges (10, 10:, ~:10, 10:20, @10:20).
 //
 // The parser does not allocate once its Output has grown to the size of the
@@ -100,7 +100,9 @@ func cutLine(b []byte) (line, rest []byte, found bool) {
 	return b, nil, false
 }
 
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f' }
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'
+}
 
 // parsePerf parses space-separated perfdata items.
 func (o *Output) parsePerf(b []byte) {
@@ -208,7 +210,7 @@ func (o *Output) parseItem(b []byte, p *Perf) ([]byte, string) {
 	return b, ""
 }
 
-// quotedLabel reads a label after its opening quote, unescaping ''. It
+// quotedLabel reads a label after its opening quote, unescaping ”. It
 // returns the label, the input after the closing quote, and false when the
 // quote is not closed. The label is a slice of b when it holds no escape.
 func (o *Output) quotedLabel(b []byte) (label, rest []byte, ok bool) {
