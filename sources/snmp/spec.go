@@ -17,8 +17,6 @@ const (
 	FieldPrivProtocol  = "priv_protocol"
 	FieldPrivPassword  = "priv_password"
 	FieldContextName   = "context_name"
-	FieldMIBDirs       = "mib_dirs"
-	FieldMIBs          = "mibs"
 	FieldGet           = "get"
 	FieldWalk          = "walk"
 	FieldPort          = "port"
@@ -46,14 +44,6 @@ func USMFields() []module.Field {
 		module.String(FieldPrivProtocol, "SNMPv3 privacy (encryption) protocol; AES192C/AES256C are the Cisco key-extension variants.").OneOf(PrivProtocols...).Def("AES"),
 		module.String(FieldPrivPassword, "SNMPv3 privacy passphrase (at least 8 characters)."),
 		module.String(FieldContextName, "SNMPv3 context name.").Adv(),
-	}
-}
-
-// MIBFields declares where MIB files come from.
-func MIBFields() []module.Field {
-	return []module.Field{
-		module.StringList(FieldMIBDirs, "Directories searched for MIB files, so that OIDs can be written as names (IF-MIB::ifInOctets) and are archived by name.").Example(`["/usr/share/snmp/mibs"]`),
-		module.StringList(FieldMIBs, "MIB modules to load from mib_dirs; empty loads every MIB found there.").Example(`["IF-MIB", "SNMPv2-MIB"]`),
 	}
 }
 
@@ -85,18 +75,18 @@ var Spec = &module.Spec{
 		"the label named by `index_label`, and the SNMP type is kept in the label `type` " +
 		"(Counter32, Counter64, Gauge32, TimeTicks …) so that rules can take counter-aware rates. " +
 		"OctetStrings that are printable go to `text`, others are hex.",
-	Fields: append(append([]module.Field{
+	Fields: append([]module.Field{
 		module.String(FieldVersion, "SNMP version.").OneOf("1", "2c", "3").Def("2c"),
 		module.Int(FieldPort, "Agent UDP port.").Range(1, 65535).Def(161),
 		module.String(FieldCommunity, "Community string for v1/v2c.").Def("public"),
-		module.StringMap(FieldGet, "Scalars to get: metric name → OID (numeric or MIB name).").Example(`{ uptime = "1.3.6.1.2.1.1.3.0" }`),
+		module.StringMap(FieldGet, "Scalars to get: metric name → numeric OID.").Example(`{ uptime = "1.3.6.1.2.1.1.3.0" }`),
 		module.StringMap(FieldWalk, "Table columns to walk: metric name → column OID.").Example(`{ ifInOctets = "IF-MIB::ifInOctets" }`),
 		module.Bool(FieldBulk, "Walk with GETBULK (v2c/v3).").Def(true),
 		module.Int(FieldMaxRepetition, "GETBULK max-repetitions.").Range(1, 1000).Def(25).Adv(),
 		module.Int(FieldMaxOIDs, "Most OIDs in one request; larger gets are split.").Range(1, 128).Def(60).Adv(),
 		module.Int(FieldRetries, "Retries per request after a timeout.").Range(0, 10).Def(1),
 		module.String(FieldIndexLabel, "Label holding a walked row's index (the OID suffix after the column).").Def("index"),
-	}, USMFields()...), MIBFields()...),
+	}, USMFields()...),
 	Metrics: []module.Metric{
 		{Name: "<get/walk name>", Summary: "one row per value; labels `type`, and `index_label` for walks"},
 	},
@@ -110,6 +100,13 @@ var Spec = &module.Spec{
 	Validate: func(a module.Attrs) error {
 		if len(a.Map(FieldGet)) == 0 && len(a.Map(FieldWalk)) == 0 {
 			return module.Errorf(FieldGet, "nothing to poll: set get and/or walk")
+		}
+		for _, field := range []string{FieldGet, FieldWalk} {
+			for name, oid := range a.Map(field) {
+				if _, err := NormalizeOID(oid); err != nil {
+					return module.Errorf(field, "%s: %v", name, err)
+				}
+			}
 		}
 		return ValidateUSM(a)
 	},
