@@ -122,6 +122,7 @@ source homepage http {
 }
 `,
 	Validate: validate,
+	NewCheck: NewCheck,
 }
 
 func validate(a module.Attrs) error {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"strings"
 	"syscall"
 	"time"
 
@@ -232,5 +233,5 @@ func Reason(err error, timeout time.Duration) string {
 		// Drop the operation prefix ("read tcp a->b: ").
 		return opErr.Err.Error()
 	}
-	return err.Error()
+	return strings.TrimPrefix(err.Error(), "net/http: ")
 }
