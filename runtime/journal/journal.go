@@ -289,34 +289,44 @@ func (j *Journal) sync(f *os.File) error {
 // fsync. If ctx ends first Publish returns ctx.Err(), but the batch may
 // still be appended (delivery is at-least-once).
 func (j *Journal) Publish(ctx context.Context, key string, rec arrow.RecordBatch) error {
+	_, err := j.Append(ctx, key, rec)
+	return err
+}
+
+// Append is Publish returning the offset the batch was stored at.
+func (j *Journal) Append(ctx context.Context, key string, rec arrow.RecordBatch) (int64, error) {
 	if err := ctx.Err(); err != nil {
-		return err
+		return -1, err
 	}
 	if len(key) > maxKeyLen {
-		return fmt.Errorf("journal publish: key of %d bytes exceeds %d", len(key), maxKeyLen)
+		return -1, fmt.Errorf("journal publish: key of %d bytes exceeds %d", len(key), maxKeyLen)
 	}
 	req := requestPool.Get().(*request)
 	if err := encode(&req.enc, rec, j.opts.Compression, j.mem); err != nil {
 		requestPool.Put(req)
-		return fmt.Errorf("journal publish: %w", err)
+		return -1, fmt.Errorf("journal publish: %w", err)
 	}
 	req.key = key
 	j.mu.Lock()
 	if j.closed {
 		j.mu.Unlock()
 		requestPool.Put(req)
-		return bus.ErrClosed
+		return -1, bus.ErrClosed
 	}
 	j.queue = append(j.queue, req)
 	j.cond.Signal()
 	j.mu.Unlock()
 	select {
 	case err := <-req.done:
+		off := req.off
 		requestPool.Put(req)
-		return err
+		if err != nil {
+			return -1, err
+		}
+		return off, nil
 	case <-ctx.Done():
 		// The committer still owns req; it is garbage collected later.
-		return ctx.Err()
+		return -1, ctx.Err()
 	}
 }
 
