@@ -120,4 +120,5 @@ source load nagios {
 }
 `,
 	Validate: validate,
+	NewCheck: NewCheck,
 }
