@@ -73,7 +73,9 @@ type Rule struct {
 	Repeat   Duration  `json:"repeat,omitempty"`
 	Lateness Duration  `json:"lateness,omitempty"`
 	Flapping *Flapping `json:"flapping,omitempty"`
-	Pos      string    `json:"pos"`
+	// Description is the rule's `description`, shown with its alerts.
+	Description string `json:"description,omitempty"`
+	Pos         string `json:"pos"`
 }
 
 // Window describes a rule's window on event time.

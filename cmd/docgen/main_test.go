@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/reconmon/recon/catalog"
+	"github.com/reconmon/recon/compiler"
 	"github.com/reconmon/recon/module"
 )
 
@@ -142,7 +143,7 @@ func TestFormatDuration(t *testing.T) {
 		0: "0s", 250 * time.Millisecond: "250ms", 90 * time.Minute: "1h30m",
 		49 * time.Hour: "2d1h", -time.Second: "-1s", 1500 * time.Microsecond: "1ms500µs",
 	} {
-		if got := FormatDuration(d); got != want {
+		if got := compiler.FormatDuration(d); got != want {
 			t.Errorf("FormatDuration(%v) = %q, want %q", d, got, want)
 		}
 	}
