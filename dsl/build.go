@@ -500,10 +500,9 @@ func (b *builder) syntaxError(err error) *diag.Diagnostic {
 	if i < len(b.toks) {
 		end = tokenEnd(b.toks[i])
 	}
-	msg := perr.Message()
 	var ute *participle.UnexpectedTokenError
 	if errors.As(err, &ute) {
-		msg = b.explain(i, ute)
+		return b.explain(i, ute)
 	}
-	return diag.Errorf(ToRange(pos, end), "%s", msg)
+	return diag.Errorf(ToRange(pos, end), "%s", perr.Message())
 }
