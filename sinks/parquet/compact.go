@@ -1,0 +1,430 @@
+package parquet
+
+import (
+	"bufio"
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	kzstd "github.com/klauspost/compress/zstd"
+	pq "github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/compress/zstd"
+	"github.com/zeebo/xxh3"
+)
+
+// CompactOptions configures Compact.
+type CompactOptions struct {
+	// Tables are the tables compacted; nil means SamplesTable only. Other
+	// directories of the archive are left alone.
+	Tables []Table
+	// ClosedBefore selects the hour partitions compacted: those that ended
+	// at or before it. The zero time means now: every closed hour.
+	ClosedBefore time.Time
+	// TargetFileSize caps an output file; a partition with more data gets
+	// several (default 512 MiB).
+	TargetFileSize   int64
+	CompressionLevel int
+	RowGroupRows     int
+	Logger           *slog.Logger
+
+	// fault, when set by tests, is called at each step with its name.
+	fault func(step string)
+}
+
+// CompactResult counts what Compact did.
+type CompactResult struct {
+	Partitions int   // hour partitions compacted
+	FilesIn    int   // files merged (and then removed)
+	FilesOut   int   // files written
+	Rows       int64 // rows moved
+}
+
+// compactIntent is written in a partition before its files are swapped.
+type compactIntent struct {
+	ID       string   `json:"id"`
+	Inputs   []string `json:"inputs"`
+	Digest   digest   `json:"digest"`
+	Verified bool     `json:"verified"`
+	Outputs  []string `json:"outputs,omitempty"`
+}
+
+const compactIntentName = ".compact.json"
+
+// Compact merges the small files of each closed hour partition of the
+// archive at dir into one file (or a few of TargetFileSize), sorted by the
+// table's sort columns. It is lossless (the inputs' row count and
+// order-independent checksum are checked against the written outputs before
+// any input is removed), idempotent (a compacted partition is left as is),
+// and crash-safe: an interrupted compaction is finished or rolled back by
+// the next Compact or archiver start. Files of a bus range that is not
+// committed yet are never touched. It is what `reconc archive compact DIR`
+// runs.
+func Compact(ctx context.Context, dir string, opts CompactOptions) (CompactResult, error) {
+	var res CompactResult
+	if opts.Tables == nil {
+		opts.Tables = []Table{SamplesTable}
+	}
+	if opts.ClosedBefore.IsZero() {
+		opts.ClosedBefore = time.Now()
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	def := DefaultConfig(dir)
+	setDefault(&opts.TargetFileSize, def.TargetFileSize)
+	setDefault(&opts.CompressionLevel, def.CompressionLevel)
+	setDefault(&opts.RowGroupRows, def.RowGroupRows)
+	var errs []error
+	for _, t := range opts.Tables {
+		l, err := t.compile()
+		if err != nil {
+			return res, err
+		}
+		root := filepath.Join(dir, l.Name)
+		if _, err := os.Stat(root); errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		log := opts.Logger.With("table", l.Name)
+		if err := recoverCompactions(root, log); err != nil {
+			return res, err
+		}
+		parts, err := filepath.Glob(filepath.Join(root, "date=*", "hour=*"))
+		if err != nil {
+			return res, err
+		}
+		for _, pdir := range parts {
+			if err := ctx.Err(); err != nil {
+				return res, err
+			}
+			end, ok := partitionEnd(root, pdir)
+			if !ok || end.After(opts.ClosedBefore) {
+				continue
+			}
+			r, err := compactPartition(root, pdir, l, &opts, log)
+			if err != nil {
+				log.Error("compaction of a partition failed; its files stay as they are", "dir", pdir, "err", err)
+				errs = append(errs, err)
+				continue
+			}
+			if r.FilesIn > 0 {
+				res.Partitions++
+				res.FilesIn += r.FilesIn
+				res.FilesOut += r.FilesOut
+				res.Rows += r.Rows
+			}
+		}
+	}
+	return res, errors.Join(errs...)
+}
+
+// partitionEnd parses ROOT/date=YYYY-MM-DD/hour=HH into the end of the hour.
+func partitionEnd(root, pdir string) (time.Time, bool) {
+	rel, err := filepath.Rel(root, pdir)
+	if err != nil {
+		return time.Time{}, false
+	}
+	t, err := time.Parse("date=2006-01-02/hour=15", filepath.ToSlash(rel))
+	if err != nil {
+		return time.Time{}, false
+	}
+	return t.Add(time.Hour), true
+}
+
+func compactPartition(root, pdir string, l *layout, opts *CompactOptions, log *slog.Logger) (CompactResult, error) {
+	lock, err := lockDir(root)
+	if err != nil {
+		return CompactResult{}, err
+	}
+	defer lock.unlock()
+
+	inputs, err := compactInputs(root, pdir)
+	if err != nil || len(inputs) < 2 {
+		return CompactResult{}, err
+	}
+	h := xxh3.New()
+	for _, in := range inputs {
+		_, _ = io.WriteString(h, in+"\n")
+	}
+	sum := h.Sum128().Bytes()
+	id := hex.EncodeToString(sum[:8])
+	if allFromOneCompaction(inputs) {
+		return CompactResult{}, nil
+	}
+
+	var ar arena
+	var rows []pq.Row
+	var in digest
+	for _, name := range inputs {
+		f, err := readPath(filepath.Join(pdir, name), &ar)
+		if err != nil {
+			return CompactResult{}, err
+		}
+		if !pq.EqualNodes(f.schema, l.schema) {
+			return CompactResult{}, fmt.Errorf("%s: schema differs from table %s: not compacted", filepath.Join(pdir, name), l.Name)
+		}
+		for _, r := range f.rows {
+			in.add(r)
+		}
+		rows = append(rows, f.rows...)
+	}
+	sortRows(rows, l)
+
+	intent := compactIntent{ID: id, Inputs: inputs, Digest: in}
+	if err := writeIntent(pdir, &intent); err != nil {
+		return CompactResult{}, err
+	}
+	opts.step("intent")
+	outputs, err := writeOutputs(pdir, id, rows, l, opts)
+	if err != nil {
+		return CompactResult{}, rollback(pdir, id, err)
+	}
+	opts.step("outputs")
+	var out digest
+	for _, name := range outputs {
+		var oar arena
+		f, err := readPath(filepath.Join(pdir, name), &oar)
+		if err != nil {
+			return CompactResult{}, rollback(pdir, id, err)
+		}
+		for _, r := range f.rows {
+			out.add(r)
+		}
+	}
+	if !out.equal(&in) {
+		return CompactResult{}, rollback(pdir, id, fmt.Errorf("%s: compacted files hold %s, inputs %s", pdir, &out, &in))
+	}
+	intent.Verified, intent.Outputs = true, outputs
+	if err := writeIntent(pdir, &intent); err != nil {
+		return CompactResult{}, rollback(pdir, id, err)
+	}
+	opts.step("verified")
+	if err := finish(pdir, &intent); err != nil {
+		return CompactResult{}, err
+	}
+	log.Info("compacted", "dir", pdir, "files_in", len(inputs), "files_out", len(outputs), "rows", in.Rows)
+	return CompactResult{FilesIn: len(inputs), FilesOut: len(outputs), Rows: in.Rows}, nil
+}
+
+func (o *CompactOptions) step(name string) {
+	if o.fault != nil {
+		o.fault(name)
+	}
+}
+
+// compactInputs lists the data files of a partition that may be compacted:
+// all but those of a bus range an archiver has not committed yet.
+func compactInputs(root, pdir string) ([]string, error) {
+	intents, err := loadIntents(root)
+	if err != nil {
+		return nil, err
+	}
+	busy := map[string]bool{}
+	for _, it := range intents {
+		busy[fmt.Sprintf("p%d-%d-%d.parquet", it.Partition, it.First, it.Last)] = true
+	}
+	entries, err := os.ReadDir(pdir)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, e := range entries {
+		if isParquet(e) && !busy[e.Name()] {
+			names = append(names, e.Name())
+		}
+	}
+	return names, nil // ReadDir sorts by name
+}
+
+// allFromOneCompaction reports whether names are the outputs of a single
+// earlier compaction (c-<id>-<n>.parquet): nothing left to merge.
+func allFromOneCompaction(names []string) bool {
+	prefix := ""
+	for _, n := range names {
+		if !strings.HasPrefix(n, "c-") {
+			return false
+		}
+		i := strings.LastIndexByte(n, '-')
+		if prefix == "" {
+			prefix = n[:i]
+		} else if n[:i] != prefix {
+			return false
+		}
+	}
+	return true
+}
+
+// sortRows sorts rows by the table's sort columns, stably.
+func sortRows(rows []pq.Row, l *layout) {
+	nk := len(l.keyIdx)
+	type key struct {
+		row  int
+		ts   int64
+		strs [][]byte
+	}
+	leafOf := make(map[int]int, nk+1) // leaf column → key position, nk for time
+	for j, c := range l.keyIdx {
+		leafOf[l.leaf[c]] = j
+	}
+	leafOf[l.leaf[l.timeIdx]] = nk
+	flat := make([][]byte, len(rows)*nk)
+	keys := make([]key, len(rows))
+	for i, r := range rows {
+		k := key{row: i, strs: flat[i*nk : (i+1)*nk]}
+		for _, v := range r {
+			if j, ok := leafOf[v.Column()]; ok {
+				if j == nk {
+					k.ts = v.Int64()
+				} else {
+					k.strs[j] = v.ByteArray()
+				}
+			}
+		}
+		keys[i] = k
+	}
+	slices.SortStableFunc(keys, func(a, b key) int {
+		for j := range nk {
+			if c := bytes.Compare(a.strs[j], b.strs[j]); c != 0 {
+				return c
+			}
+		}
+		return cmp.Compare(a.ts, b.ts)
+	})
+	sorted := make([]pq.Row, len(rows))
+	for i, k := range keys {
+		sorted[i] = rows[k.row]
+	}
+	copy(rows, sorted)
+}
+
+// writeOutputs writes rows as c-<id>-<n>.parquet files of about
+// TargetFileSize each, durably, and returns their names.
+func writeOutputs(pdir, id string, rows []pq.Row, l *layout, opts *CompactOptions) ([]string, error) {
+	var names []string
+	for n := 0; len(rows) > 0; n++ {
+		name := fmt.Sprintf("c-%s-%d.parquet", id, n)
+		written := 0
+		_, err := writeAtomic(pdir, name, func(w io.Writer) error {
+			var err error
+			written, err = writeRows(w, rows, l, opts)
+			return err
+		})
+		if err != nil {
+			return names, err
+		}
+		names = append(names, name)
+		rows = rows[written:]
+	}
+	return names, nil
+}
+
+// writeRows writes rows to w until the file reaches TargetFileSize, and
+// returns how many it wrote.
+func writeRows(w io.Writer, rows []pq.Row, l *layout, opts *CompactOptions) (int, error) {
+	pw := pq.NewWriter(w, l.schema,
+		pq.Compression(&zstd.Codec{Level: kzstd.EncoderLevelFromZstd(opts.CompressionLevel)}),
+		pq.PageBufferSize(pageBytes),
+		pq.CreatedBy("recon", "", ""),
+		pq.KeyValueMetadata("recon-table", l.Name),
+		pq.SortingWriterConfig(pq.SortingColumns(sortingColumns(l.SortColumns)...)),
+	)
+	written, inGroup := 0, 0
+	for written < len(rows) {
+		chunk := rows[written:min(written+chunkRows, len(rows), written+opts.RowGroupRows-inGroup)]
+		if _, err := pw.WriteRows(chunk); err != nil {
+			return 0, err
+		}
+		written += len(chunk)
+		inGroup += len(chunk)
+		if inGroup >= opts.RowGroupRows || pw.Size() >= opts.TargetFileSize {
+			if err := pw.Flush(); err != nil {
+				return 0, err
+			}
+			inGroup = 0
+			if pw.Size() >= opts.TargetFileSize {
+				break
+			}
+		}
+	}
+	return written, pw.Close()
+}
+
+func writeIntent(pdir string, it *compactIntent) error {
+	_, err := writeAtomic(pdir, compactIntentName, func(w io.Writer) error {
+		bw := bufio.NewWriter(w)
+		if err := json.NewEncoder(bw).Encode(it); err != nil {
+			return err
+		}
+		return bw.Flush()
+	})
+	return err
+}
+
+// finish removes the inputs of a verified compaction, then its intent.
+func finish(pdir string, it *compactIntent) error {
+	if err := removeDurable(pdir, it.Inputs...); err != nil {
+		return err
+	}
+	return removeDurable(pdir, compactIntentName)
+}
+
+// rollback removes the outputs of an unverified compaction and its intent;
+// the inputs were never touched. It returns cause, joined with any error of
+// its own.
+func rollback(pdir, id string, cause error) error {
+	outs, err := filepath.Glob(filepath.Join(pdir, "c-"+id+"-*.parquet"))
+	if err != nil {
+		return errors.Join(cause, err)
+	}
+	names := []string{}
+	for _, o := range outs {
+		names = append(names, filepath.Base(o))
+	}
+	if err := removeDurable(pdir, append(names, compactIntentName)...); err != nil {
+		return errors.Join(cause, err)
+	}
+	return cause
+}
+
+// recoverCompactions finishes (verified) or rolls back (unverified) every
+// compaction of the table at root that a crash interrupted.
+func recoverCompactions(root string, log *slog.Logger) error {
+	paths, err := filepath.Glob(filepath.Join(root, "date=*", "hour=*", compactIntentName))
+	if err != nil {
+		return err
+	}
+	for _, p := range paths {
+		pdir := filepath.Dir(p)
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return fmt.Errorf("read %s: %w", p, err)
+		}
+		var it compactIntent
+		if err := json.Unmarshal(data, &it); err != nil || it.ID == "" || strings.ContainsAny(it.ID, `/\*?[`) {
+			return fmt.Errorf("compaction intent %s is damaged (%q): inspect the partition by hand", p, data)
+		}
+		if it.Verified {
+			log.Info("finishing an interrupted compaction", "dir", pdir, "id", it.ID)
+			if err := finish(pdir, &it); err != nil {
+				return err
+			}
+			continue
+		}
+		log.Info("rolling back an interrupted compaction", "dir", pdir, "id", it.ID)
+		if err := rollback(pdir, it.ID, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}

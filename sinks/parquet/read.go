@@ -1,0 +1,159 @@
+package parquet
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	pq "github.com/parquet-go/parquet-go"
+	"github.com/zeebo/xxh3"
+)
+
+// fileRows is the content of one Parquet file.
+type fileRows struct {
+	schema *pq.Schema
+	rows   []pq.Row
+}
+
+// readFile reads every row of the Parquet file in r. It decodes bytes from
+// disk that may be damaged, so it turns a panic inside the Parquet library
+// into an error: a bad file is reported, never fatal. Byte-array values are
+// copied into arena, which the rows then reference.
+func readFile(r io.ReaderAt, size int64, arena *arena) (out fileRows, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			out, err = fileRows{}, fmt.Errorf("corrupt parquet file: %v", p)
+		}
+	}()
+	f, err := pq.OpenFile(r, size)
+	if err != nil {
+		return fileRows{}, err
+	}
+	out.schema = f.Schema()
+	buf := make([]pq.Row, 256)
+	for _, rg := range f.RowGroups() {
+		rows := rg.Rows()
+		for {
+			n, err := rows.ReadRows(buf)
+			for _, row := range buf[:n] {
+				out.rows = append(out.rows, arena.cloneRow(row))
+			}
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				_ = rows.Close()
+				return fileRows{}, err
+			}
+			if n == 0 {
+				_ = rows.Close()
+				return fileRows{}, errors.New("row reader made no progress")
+			}
+		}
+		if err := rows.Close(); err != nil {
+			return fileRows{}, err
+		}
+	}
+	if int64(len(out.rows)) != f.NumRows() {
+		return fileRows{}, fmt.Errorf("read %d rows, footer says %d", len(out.rows), f.NumRows())
+	}
+	return out, nil
+}
+
+// readPath reads the Parquet file at path.
+func readPath(path string, arena *arena) (fileRows, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return fileRows{}, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fileRows{}, err
+	}
+	rows, err := readFile(f, fi.Size(), arena)
+	if err != nil {
+		return fileRows{}, fmt.Errorf("read %s: %w", path, err)
+	}
+	return rows, nil
+}
+
+// arena holds copies of byte-array values in large chunks, so that reading
+// a file does not allocate once per string.
+type arena struct {
+	chunk []byte
+	vals  []pq.Value
+}
+
+const arenaChunk = 1 << 20
+
+func (a *arena) bytes(b []byte) []byte {
+	if len(b) > arenaChunk/4 {
+		return append([]byte(nil), b...)
+	}
+	if len(a.chunk)+len(b) > cap(a.chunk) {
+		a.chunk = make([]byte, 0, arenaChunk)
+	}
+	start := len(a.chunk)
+	a.chunk = append(a.chunk, b...)
+	return a.chunk[start:len(a.chunk):len(a.chunk)]
+}
+
+func (a *arena) cloneRow(row pq.Row) pq.Row {
+	if len(a.vals)+len(row) > cap(a.vals) {
+		a.vals = make([]pq.Value, 0, max(4096, len(row)))
+	}
+	start := len(a.vals)
+	for _, v := range row {
+		if k := v.Kind(); k == pq.ByteArray || k == pq.FixedLenByteArray {
+			b := a.bytes(v.ByteArray())
+			if k == pq.ByteArray {
+				v = pq.ByteArrayValue(b).Level(v.RepetitionLevel(), v.DefinitionLevel(), v.Column())
+			} else {
+				v = pq.FixedLenByteArrayValue(b).Level(v.RepetitionLevel(), v.DefinitionLevel(), v.Column())
+			}
+		}
+		a.vals = append(a.vals, v)
+	}
+	return pq.Row(a.vals[start:len(a.vals):len(a.vals)])
+}
+
+// digest is an order-independent checksum of a set of rows: the row count
+// and the sum of a 128-bit hash of every row. Two sets with the same digest
+// hold the same rows (as a multiset) with overwhelming probability, whatever
+// their order.
+type digest struct {
+	Rows   int64  `json:"rows"`
+	SumLo  uint64 `json:"sum_lo"`
+	SumHi  uint64 `json:"sum_hi"`
+	buffer []byte
+}
+
+func (d *digest) add(row pq.Row) {
+	b := d.buffer[:0]
+	for _, v := range row {
+		b = binary.AppendUvarint(b, uint64(v.Column()))
+		b = append(b, byte(v.RepetitionLevel()), byte(v.DefinitionLevel()), byte(v.Kind()))
+		if v.IsNull() {
+			continue
+		}
+		raw := v.Bytes()
+		b = binary.AppendUvarint(b, uint64(len(raw)))
+		b = append(b, raw...)
+	}
+	d.buffer = b
+	h := xxh3.Hash128(b)
+	d.Rows++
+	d.SumLo += h.Lo
+	d.SumHi += h.Hi
+}
+
+func (d *digest) equal(o *digest) bool {
+	return d.Rows == o.Rows && d.SumLo == o.SumLo && d.SumHi == o.SumHi
+}
+
+func (d *digest) String() string {
+	return fmt.Sprintf("%d rows, sum %016x%016x", d.Rows, d.SumHi, d.SumLo)
+}
