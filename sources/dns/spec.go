@@ -17,6 +17,7 @@ const (
 	FieldTCP         = "tcp"
 	FieldExpect      = "expect"
 	FieldExpectRcode = "expect_rcode"
+	FieldMismatch    = "mismatch"
 )
 
 // Metric names (the runtime adds status, available and duration).
@@ -58,10 +59,10 @@ strings joined) and labels ` + "`name`, `type`, `ttl`" + `, so a query such as
 ` + "`SELECT ts, text FROM samples WHERE source = 'resolver' AND metric = 'answer'`" + `
 lists what a name resolved to over time.
 
-Status: no answer from the server (timeout, refused) is critical; an rcode
-other than ` + "`expect_rcode`" + ` is critical; NOERROR without a record of the queried
-type is warning (as check_dig); a missing ` + "`expect`" + ` value is critical.
-Available means the server answered.`,
+Status, as check_dig: no answer from the server (timeout, refused) is
+critical; an rcode other than ` + "`expect_rcode`" + ` is critical; NOERROR without a record
+of the queried type is critical; a missing ` + "`expect`" + ` value gets the status
+` + "`mismatch`" + ` says (warning by default). Available means the server answered.`,
 	Fields: []module.Field{
 		module.String(FieldQuery, "Name to look up (an address, for PTR).").Req().
 			Example(`"example.com"`, `"_ldap._tcp.example.com"`),
@@ -72,6 +73,8 @@ Available means the server answered.`,
 		module.StringList(FieldExpect,
 			"Values that must all be among the answers, in presentation format (names fully qualified or not; case-insensitive).").
 			Example(`"10.0.0.5"`, `["10 mx1.example.com", "20 mx2.example.com"]`),
+		module.String(FieldMismatch, "Status when a value of expect is not among the answers.").
+			Def("warning").OneOf("ok", "warning", "critical"),
 		module.String(FieldExpectRcode, "Expected response code, e.g. NXDOMAIN for a name that must not exist.").
 			Def("NOERROR").OneOf(Rcodes...).Adv(),
 	},
@@ -99,6 +102,7 @@ source mail dns {
 }
 `,
 	Validate: validate,
+	NewCheck: NewCheck,
 }
 
 func validate(a module.Attrs) error {
