@@ -324,7 +324,7 @@ func (s *syntax) topLevel() (int, string) {
 		return i, "unexpected `}`: no block is open"
 	}
 	if k < i && t.Pos.Line == s.tok(i-1).Pos.Line {
-		return i, fmt.Sprintf("unexpected %s after the declaration (one declaration per line)", describe(t))
+		return i, fmt.Sprintf("unexpected %s after the declaration", describe(t))
 	}
 	return i, fmt.Sprintf("expected a declaration (%s), found %s", strings.Join(declKeywords, ", "), describe(t))
 }

@@ -301,7 +301,6 @@ func (s *scanner) str() {
 		if s.off >= len(s.src) || s.src[s.off] == '\n' {
 			s.errorf(s.pos(start), s.pos(s.off), "unterminated string (a string ends with `\"` on the same line)")
 			s.emit(tokString, start)
-			s.toks[len(s.toks)-1].Value += `"`
 			return
 		}
 		c := s.src[s.off]
@@ -421,7 +420,7 @@ func (s *scanner) rawStr() {
 	}
 	if s.off >= len(s.src) {
 		s.errorf(startPos, s.pos(s.off), "unterminated raw string (a raw string ends with a backquote)")
-		s.toks = append(s.toks, lexer.Token{Type: tokRawString, Value: string(s.src[start:s.off]) + "`", Pos: startPos})
+		s.toks = append(s.toks, lexer.Token{Type: tokRawString, Value: string(s.src[start:s.off]), Pos: startPos})
 		return
 	}
 	s.off++
