@@ -69,9 +69,13 @@ func decode(body []byte, mem memory.Allocator) (rec arrow.RecordBatch, err error
 			err = fmt.Errorf("%w: undecodable IPC stream: %v", errCorrupt, r)
 		}
 	}()
+	if err := checkIPC(body); err != nil {
+		return nil, fmt.Errorf("%w: IPC stream: %v", errCorrupt, err)
+	}
 	limit := int64(len(body))
+	guard := limitAllocator{Allocator: mem, limit: maxExpansion*len(body) + 1<<20}
 	rd, err := ipc.NewReader(bytes.NewReader(body),
-		ipc.WithAllocator(mem), ipc.WithBodySizeLimit(limit), ipc.WithMetadataSizeLimit(limit))
+		ipc.WithAllocator(guard), ipc.WithBodySizeLimit(limit), ipc.WithMetadataSizeLimit(limit))
 	if err != nil {
 		return nil, fmt.Errorf("%w: IPC stream: %v", errCorrupt, err)
 	}

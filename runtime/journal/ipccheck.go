@@ -1,0 +1,274 @@
+package journal
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	flatbuffers "github.com/google/flatbuffers/go"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+// arrow-go trusts the vector lengths inside IPC metadata and sizes slices
+// and buffers from them, so a malformed stream can make it exhaust memory
+// (a fatal error, not a recoverable panic) or recurse without end. Frames
+// are checksummed, so this only matters for tampered files, but Fetch must
+// never crash the process: checkIPC bounds every vector the reader sizes
+// allocations from, and limitAllocator caps each allocation.
+
+const (
+	maxFieldDepth = 64
+	// maxExpansion bounds decoded buffer size relative to the frame size
+	// (LZ4 cannot expand data more than ~255 times).
+	maxExpansion = 256
+)
+
+// Arrow IPC message header types (format/Message.fbs).
+const (
+	fbHeaderSchema          = 1
+	fbHeaderDictionaryBatch = 2
+	fbHeaderRecordBatch     = 3
+)
+
+type fbChecker struct {
+	buf    []byte
+	budget int // tables left to visit, bounded by the buffer size
+}
+
+// checkIPC walks the metadata of every message of an IPC stream.
+func checkIPC(stream []byte) error {
+	for len(stream) > 0 {
+		if len(stream) < 4 {
+			return fmt.Errorf("truncated message length")
+		}
+		n := binary.LittleEndian.Uint32(stream)
+		stream = stream[4:]
+		if n == 0xFFFFFFFF {
+			if len(stream) < 4 {
+				return fmt.Errorf("truncated message length")
+			}
+			n = binary.LittleEndian.Uint32(stream)
+			stream = stream[4:]
+		}
+		if n == 0 {
+			return nil // end of stream
+		}
+		if uint64(n) > uint64(len(stream)) {
+			return fmt.Errorf("message metadata of %d bytes exceeds the stream", n)
+		}
+		body, err := checkMessage(stream[:n])
+		if err != nil {
+			return err
+		}
+		stream = stream[n:]
+		if body < 0 || body > int64(len(stream)) {
+			return fmt.Errorf("message body of %d bytes exceeds the stream", body)
+		}
+		stream = stream[body:]
+	}
+	return nil
+}
+
+// checkMessage verifies one Message flatbuffer and returns its body length.
+func checkMessage(meta []byte) (int64, error) {
+	if len(meta) < 8 {
+		return 0, fmt.Errorf("message metadata too short")
+	}
+	c := &fbChecker{buf: meta, budget: len(meta) / 4}
+	msg, err := c.root()
+	if err != nil {
+		return 0, err
+	}
+	var body int64
+	if o := msg.Offset(fbSlot(3)); o != 0 {
+		body = msg.GetInt64(msg.Pos + flatbuffers.UOffsetT(o))
+	}
+	var kind byte
+	if o := msg.Offset(fbSlot(1)); o != 0 {
+		kind = msg.GetByte(msg.Pos + flatbuffers.UOffsetT(o))
+	}
+	if err := c.keyValues(msg, 4); err != nil {
+		return 0, err
+	}
+	hdr, ok, err := c.table(msg, 2)
+	if err != nil || !ok {
+		return body, err
+	}
+	switch kind {
+	case fbHeaderSchema:
+		err = c.schema(hdr)
+	case fbHeaderRecordBatch:
+		err = c.recordBatch(hdr)
+	case fbHeaderDictionaryBatch:
+		var data flatbuffers.Table
+		if data, ok, err = c.table(hdr, 1); err == nil && ok {
+			err = c.recordBatch(data)
+		}
+	}
+	return body, err
+}
+
+func fbSlot(i int) flatbuffers.VOffsetT { return flatbuffers.VOffsetT(4 + 2*i) }
+
+func (c *fbChecker) inBounds(pos uint64) bool { return pos <= uint64(len(c.buf)) }
+
+func (c *fbChecker) visit() error {
+	c.budget--
+	if c.budget < 0 {
+		return fmt.Errorf("metadata refers to more tables than it can hold")
+	}
+	return nil
+}
+
+func (c *fbChecker) root() (flatbuffers.Table, error) {
+	pos := uint64(flatbuffers.GetUOffsetT(c.buf))
+	if !c.inBounds(pos + 4) {
+		return flatbuffers.Table{}, fmt.Errorf("metadata root out of bounds")
+	}
+	return flatbuffers.Table{Bytes: c.buf, Pos: flatbuffers.UOffsetT(pos)}, c.visit()
+}
+
+// table returns the sub-table in slot of t, if present.
+func (c *fbChecker) table(t flatbuffers.Table, slot int) (flatbuffers.Table, bool, error) {
+	o := t.Offset(fbSlot(slot))
+	if o == 0 {
+		return flatbuffers.Table{}, false, nil
+	}
+	at := uint64(t.Pos) + uint64(o)
+	if !c.inBounds(at + 4) {
+		return flatbuffers.Table{}, false, fmt.Errorf("table offset out of bounds")
+	}
+	pos := at + uint64(flatbuffers.GetUOffsetT(c.buf[at:]))
+	if !c.inBounds(pos + 4) {
+		return flatbuffers.Table{}, false, fmt.Errorf("table out of bounds")
+	}
+	return flatbuffers.Table{Bytes: c.buf, Pos: flatbuffers.UOffsetT(pos)}, true, c.visit()
+}
+
+// vector checks the vector in slot of t (elements of elem bytes) lies
+// inside the buffer, and returns its start and length.
+func (c *fbChecker) vector(t flatbuffers.Table, slot, elem int) (start uint64, n int, err error) {
+	o := t.Offset(fbSlot(slot))
+	if o == 0 {
+		return 0, 0, nil
+	}
+	at := uint64(t.Pos) + uint64(o)
+	if !c.inBounds(at + 4) {
+		return 0, 0, fmt.Errorf("vector offset out of bounds")
+	}
+	vec := at + uint64(flatbuffers.GetUOffsetT(c.buf[at:]))
+	if !c.inBounds(vec + 4) {
+		return 0, 0, fmt.Errorf("vector out of bounds")
+	}
+	n = int(flatbuffers.GetUOffsetT(c.buf[vec:]))
+	start = vec + 4
+	if !c.inBounds(start + uint64(n)*uint64(elem)) {
+		return 0, 0, fmt.Errorf("vector of %d elements exceeds the metadata", n)
+	}
+	return start, n, nil
+}
+
+// tables calls fn for each table of the vector of tables in slot of t.
+func (c *fbChecker) tables(t flatbuffers.Table, slot int, fn func(flatbuffers.Table) error) error {
+	start, n, err := c.vector(t, slot, 4)
+	if err != nil {
+		return err
+	}
+	for i := range n {
+		at := start + uint64(i)*4
+		pos := at + uint64(flatbuffers.GetUOffsetT(c.buf[at:]))
+		if !c.inBounds(pos + 4) {
+			return fmt.Errorf("vector element out of bounds")
+		}
+		if err := c.visit(); err != nil {
+			return err
+		}
+		if err := fn(flatbuffers.Table{Bytes: c.buf, Pos: flatbuffers.UOffsetT(pos)}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// keyValues checks a custom_metadata vector of KeyValue{key, value}.
+func (c *fbChecker) keyValues(t flatbuffers.Table, slot int) error {
+	return c.tables(t, slot, func(kv flatbuffers.Table) error {
+		if _, _, err := c.vector(kv, 0, 1); err != nil {
+			return err
+		}
+		_, _, err := c.vector(kv, 1, 1)
+		return err
+	})
+}
+
+func (c *fbChecker) schema(s flatbuffers.Table) error {
+	if err := c.keyValues(s, 2); err != nil {
+		return err
+	}
+	if _, _, err := c.vector(s, 3, 8); err != nil {
+		return err
+	}
+	return c.tables(s, 1, func(f flatbuffers.Table) error { return c.field(f, 0) })
+}
+
+// field checks a Field: name, type, dictionary, children, custom_metadata.
+func (c *fbChecker) field(f flatbuffers.Table, depth int) error {
+	if depth > maxFieldDepth {
+		return fmt.Errorf("fields nested deeper than %d", maxFieldDepth)
+	}
+	if _, _, err := c.vector(f, 0, 1); err != nil {
+		return err
+	}
+	if typ, ok, err := c.table(f, 3); err != nil {
+		return err
+	} else if ok {
+		// Union.typeIds is the only vector inside a type table.
+		if _, _, err := c.vector(typ, 1, 4); err != nil {
+			return err
+		}
+	}
+	if dict, ok, err := c.table(f, 4); err != nil {
+		return err
+	} else if ok {
+		if _, _, err := c.table(dict, 1); err != nil {
+			return err
+		}
+	}
+	if err := c.keyValues(f, 6); err != nil {
+		return err
+	}
+	return c.tables(f, 5, func(child flatbuffers.Table) error { return c.field(child, depth+1) })
+}
+
+func (c *fbChecker) recordBatch(rb flatbuffers.Table) error {
+	for _, v := range []struct{ slot, elem int }{{1, 16}, {2, 16}, {4, 8}} {
+		if _, _, err := c.vector(rb, v.slot, v.elem); err != nil {
+			return err
+		}
+	}
+	_, _, err := c.table(rb, 3)
+	return err
+}
+
+// limitAllocator refuses (with a recoverable panic) any single allocation
+// larger than limit, so that a length field cannot make the decoder ask the
+// runtime for more memory than exists.
+type limitAllocator struct {
+	memory.Allocator
+	limit int
+}
+
+func (a limitAllocator) Allocate(size int) []byte {
+	a.check(size)
+	return a.Allocator.Allocate(size)
+}
+
+func (a limitAllocator) Reallocate(size int, b []byte) []byte {
+	a.check(size)
+	return a.Allocator.Reallocate(size, b)
+}
+
+func (a limitAllocator) check(size int) {
+	if size < 0 || size > a.limit {
+		panic(fmt.Sprintf("allocation of %d bytes exceeds the limit of %d for this frame", size, a.limit))
+	}
+}
