@@ -94,6 +94,9 @@ func (c *compiler) attrs(body *dsl.Block, fields []module.Field, owner, what str
 		candidates = append(candidates, f.Name)
 	}
 	set := map[string]*dsl.Attr{}
+	// misspelled holds the fields unknown attributes were probably meant
+	// to be: their "needs attribute" error would only repeat the point.
+	misspelled := map[string]bool{}
 	for _, a := range body.Attrs {
 		name := a.Name.Name
 		if first, dup := set[name]; dup {
@@ -105,6 +108,7 @@ func (c *compiler) attrs(body *dsl.Block, fields []module.Field, owner, what str
 		if _, known := byName[name]; !known {
 			d := c.errorf(a.Name.Range(), "unknown attribute %q of %s%s", name, owner, didYouMean(name, candidates))
 			d.Detail = unknownDetail
+			misspelled[diag.Suggest(name, candidates)] = true
 			ok = false
 		}
 	}
@@ -132,7 +136,9 @@ func (c *compiler) attrs(body *dsl.Block, fields []module.Field, owner, what str
 			out.vals[f.Name] = f.Default
 			continue
 		case f.Required:
-			c.errorf(at, "%s needs attribute %q", what, f.Name)
+			if !misspelled[f.Name] {
+				c.errorf(at, "%s needs attribute %q", what, f.Name)
+			}
 			ok = false
 			continue
 		default:
@@ -216,7 +222,13 @@ func (c *compiler) source(s *dsl.Source, defaults map[string]*defaultAttr) (plan
 			if !known {
 				r = s.Name.Range()
 			}
-			c.errorf(r, "timeout %s must be less than period %s", FormatDuration(timeout), FormatDuration(period))
+			_, explicit := t.ranges[AttrTimeout]
+			how := ""
+			if !explicit {
+				how = " (the default)"
+			}
+			d := c.errorf(r, "timeout %s%s must be less than period %s", FormatDuration(timeout), how, FormatDuration(period))
+			d.Detail = fmt.Sprintf("set a shorter timeout, e.g. timeout = %s", FormatDuration(period/2))
 			return plan.Source{}, false
 		}
 		ps.Period, ps.Timeout = plan.Duration(period), plan.Duration(timeout)

@@ -90,7 +90,7 @@ func (c *compiler) checkBool(e dsl.Expr, scope exprScope) (*plan.Expr, bool) {
 		return nil, false
 	}
 	if t != tBool {
-		c.errorf(e.Range(), "%s must be a boolean condition, got %s", scope.what, t)
+		c.errorf(e.Range(), "%s must be boolean, got %s", scope.what, t)
 		return nil, false
 	}
 	return pe, true
@@ -478,7 +478,7 @@ func (c *compiler) ruleFrom(f *dsl.From, pr *plan.Rule) bool {
 		pr.From = append(pr.From, sel)
 	}
 	if f.Where != nil {
-		pe, wok := c.checkBool(f.Where, exprScope{what: "where"})
+		pe, wok := c.checkBool(f.Where, exprScope{what: "the where condition"})
 		pr.Where = pe
 		ok = ok && wok
 	}
