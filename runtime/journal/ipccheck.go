@@ -4,8 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 
-	flatbuffers "github.com/google/flatbuffers/go"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	flatbuffers "github.com/google/flatbuffers/go"
 )
 
 // arrow-go trusts the vector lengths inside IPC metadata and sizes slices
