@@ -79,6 +79,7 @@ source gw ping {
 }
 `,
 	Validate: validate,
+	NewCheck: NewCheck,
 }
 
 func validate(a module.Attrs) error {
