@@ -1,0 +1,413 @@
+// Package kafkabus is the Kafka implementation of the bus (design §3.3):
+// one Arrow IPC stream (schema + one record batch) per message, key = the
+// source name, headers naming the content type and the schema version.
+// Consumers are Kafka consumer groups; offsets are committed only when the
+// consumer says its output is durable.
+package kafkabus
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/sasl"
+	"github.com/segmentio/kafka-go/sasl/plain"
+	"github.com/segmentio/kafka-go/sasl/scram"
+
+	"github.com/reconmon/recon/runtime/bus"
+	"github.com/reconmon/recon/runtime/sample"
+)
+
+// Header names and values of sample messages (design §3.3, a contract).
+const (
+	HeaderContentType = "content-type"
+	HeaderSchema      = "recon-schema"
+	ContentTypeArrow  = "application/vnd.apache.arrow.stream"
+)
+
+// DefaultMaxMessageBytes keeps messages under Kafka's default
+// message.max.bytes (1 MiB) with room for the record overhead.
+const DefaultMaxMessageBytes = 960 << 10
+
+// Options configures a Kafka topic.
+type Options struct {
+	Brokers  []string
+	Topic    string
+	ClientID string
+	// Schema, when set, is the schema every message must carry; others are
+	// skipped as foreign (counted and logged). Defaults to sample.Schema.
+	Schema        *arrow.Schema
+	SchemaVersion string // recon-schema header; default sample.SchemaVersion
+	// RequireAll waits for every in-sync replica (default); false waits for
+	// the leader only.
+	LeaderAckOnly   bool
+	Compression     string // none gzip snappy lz4 zstd
+	BatchTimeout    time.Duration
+	BatchBytes      int64
+	WriteTimeout    time.Duration
+	MaxMessageBytes int
+	TLS             *tls.Config
+	SASLMechanism   string // "", plain, scram-sha-256, scram-sha-512
+	Username        string
+	Password        string
+	Logger          *slog.Logger
+}
+
+// Stats counts a topic's traffic.
+type Stats struct {
+	Published     atomic.Uint64 // messages acknowledged by the brokers
+	PublishedRows atomic.Uint64
+	Bytes         atomic.Uint64 // message value bytes acknowledged
+	Splits        atomic.Uint64 // batches split to fit MaxMessageBytes
+	Skipped       atomic.Uint64 // corrupt or foreign messages skipped by consumers
+	Fetched       atomic.Uint64
+}
+
+// Topic is one Kafka topic used as a bus.Topic.
+type Topic struct {
+	opts   Options
+	writer *kafka.Writer
+	dialer *kafka.Dialer
+	log    *slog.Logger
+	stats  Stats
+	buf    bytes.Buffer
+}
+
+var _ bus.Topic = (*Topic)(nil)
+
+// Open configures a topic; connections are made on first use.
+func Open(opts Options) (*Topic, error) {
+	if len(opts.Brokers) == 0 || opts.Topic == "" {
+		return nil, errors.New("kafka: brokers and topic are required")
+	}
+	if opts.Schema == nil {
+		opts.Schema = sample.Schema
+	}
+	if opts.SchemaVersion == "" {
+		opts.SchemaVersion = sample.SchemaVersion
+	}
+	if opts.MaxMessageBytes <= 0 {
+		opts.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if opts.BatchTimeout <= 0 {
+		opts.BatchTimeout = 5 * time.Millisecond
+	}
+	if opts.BatchBytes <= 0 {
+		// A produce batch is one record batch to the broker, bounded by its
+		// message.max.bytes (1 MiB by default) like a single message.
+		opts.BatchBytes = 1 << 20
+	}
+	if opts.BatchBytes < int64(opts.MaxMessageBytes)+1024 {
+		opts.BatchBytes = int64(opts.MaxMessageBytes) + 1024
+	}
+	if opts.WriteTimeout <= 0 {
+		opts.WriteTimeout = 10 * time.Second
+	}
+	if opts.ClientID == "" {
+		opts.ClientID = "recon"
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	mech, err := saslMechanism(opts)
+	if err != nil {
+		return nil, err
+	}
+	codec, err := compression(opts.Compression)
+	if err != nil {
+		return nil, err
+	}
+	acks := kafka.RequireAll
+	if opts.LeaderAckOnly {
+		acks = kafka.RequireOne
+	}
+	t := &Topic{
+		opts: opts,
+		log:  log.With("topic", opts.Topic),
+		dialer: &kafka.Dialer{ClientID: opts.ClientID, Timeout: 10 * time.Second, DualStack: true,
+			TLS: opts.TLS, SASLMechanism: mech},
+	}
+	t.writer = &kafka.Writer{
+		Addr:         kafka.TCP(opts.Brokers...),
+		Topic:        opts.Topic,
+		Balancer:     &kafka.Hash{},
+		RequiredAcks: acks,
+		Compression:  codec,
+		BatchTimeout: opts.BatchTimeout,
+		BatchBytes:   opts.BatchBytes,
+		BatchSize:    1 << 20,
+		WriteTimeout: opts.WriteTimeout,
+		MaxAttempts:  3,
+		Transport: &kafka.Transport{ClientID: opts.ClientID, TLS: opts.TLS, SASL: mech,
+			DialTimeout: 10 * time.Second},
+		AllowAutoTopicCreation: true,
+	}
+	return t, nil
+}
+
+func saslMechanism(o Options) (sasl.Mechanism, error) {
+	switch o.SASLMechanism {
+	case "":
+		return nil, nil
+	case "plain":
+		return plain.Mechanism{Username: o.Username, Password: o.Password}, nil
+	case "scram-sha-256":
+		return scram.Mechanism(scram.SHA256, o.Username, o.Password)
+	case "scram-sha-512":
+		return scram.Mechanism(scram.SHA512, o.Username, o.Password)
+	}
+	return nil, fmt.Errorf("kafka: unknown SASL mechanism %q", o.SASLMechanism)
+}
+
+func compression(name string) (kafka.Compression, error) {
+	switch name {
+	case "", "none":
+		return 0, nil
+	case "gzip":
+		return kafka.Gzip, nil
+	case "snappy":
+		return kafka.Snappy, nil
+	case "lz4":
+		return kafka.Lz4, nil
+	case "zstd":
+		return kafka.Zstd, nil
+	}
+	return 0, fmt.Errorf("kafka: unknown compression %q", name)
+}
+
+// Stats returns the topic's counters.
+func (t *Topic) Stats() *Stats { return &t.stats }
+
+// Publish writes rec as one message, or as several when its encoding would
+// exceed MaxMessageBytes, and returns once the brokers acknowledged all of
+// them. Publish is not safe for concurrent use (the runtime has one
+// publisher per topic; the journal in front of it group-commits).
+func (t *Topic) Publish(ctx context.Context, key string, rec arrow.RecordBatch) error {
+	msgs, err := t.encode(nil, key, rec)
+	if err != nil {
+		return err
+	}
+	if err := t.writer.WriteMessages(ctx, msgs...); err != nil {
+		return fmt.Errorf("kafka %s: publish %d rows: %w", t.opts.Topic, rec.NumRows(), err)
+	}
+	for _, m := range msgs {
+		t.stats.Bytes.Add(uint64(len(m.Value)))
+	}
+	t.stats.Published.Add(uint64(len(msgs)))
+	t.stats.PublishedRows.Add(uint64(rec.NumRows()))
+	return nil
+}
+
+// encode appends rec's messages to msgs, halving the batch until each
+// message fits.
+func (t *Topic) encode(msgs []kafka.Message, key string, rec arrow.RecordBatch) ([]kafka.Message, error) {
+	t.buf.Reset()
+	w := ipc.NewWriter(&t.buf, ipc.WithSchema(rec.Schema()), ipc.WithAllocator(memory.DefaultAllocator))
+	if err := w.Write(rec); err != nil {
+		return nil, fmt.Errorf("kafka: encode batch: %w", err)
+	}
+	if err := w.Close(); err != nil {
+		return nil, fmt.Errorf("kafka: encode batch: %w", err)
+	}
+	if t.buf.Len() > t.opts.MaxMessageBytes && rec.NumRows() > 1 {
+		t.stats.Splits.Add(1)
+		half := rec.NumRows() / 2
+		first, second := rec.NewSlice(0, half), rec.NewSlice(half, rec.NumRows())
+		defer first.Release()
+		defer second.Release()
+		var err error
+		if msgs, err = t.encode(msgs, key, first); err != nil {
+			return nil, err
+		}
+		return t.encode(msgs, key, second)
+	}
+	if t.buf.Len() > t.opts.MaxMessageBytes {
+		return nil, fmt.Errorf("kafka: one row encodes to %d bytes, more than the %d-byte message limit", t.buf.Len(), t.opts.MaxMessageBytes)
+	}
+	return append(msgs, kafka.Message{
+		Key:   []byte(key),
+		Value: bytes.Clone(t.buf.Bytes()),
+		Headers: []kafka.Header{
+			{Key: HeaderContentType, Value: []byte(ContentTypeArrow)},
+			{Key: HeaderSchema, Value: []byte(t.opts.SchemaVersion)},
+		},
+	}), nil
+}
+
+// Consumer joins the consumer group name. A group that never committed
+// starts at the oldest message.
+func (t *Topic) Consumer(name string) (bus.Consumer, error) {
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:        t.opts.Brokers,
+		GroupID:        name,
+		Topic:          t.opts.Topic,
+		Dialer:         t.dialer,
+		MinBytes:       1,
+		MaxBytes:       64 << 20,
+		MaxWait:        250 * time.Millisecond,
+		CommitInterval: 0, // synchronous: Commit returns once the broker has it
+		StartOffset:    kafka.FirstOffset,
+		// A member that dies is replaced quickly; the rest take its partitions.
+		SessionTimeout:    10 * time.Second,
+		HeartbeatInterval: time.Second,
+		RebalanceTimeout:  10 * time.Second,
+		ErrorLogger:       kafka.LoggerFunc(func(f string, a ...any) { t.log.Warn(fmt.Sprintf(f, a...), "group", name) }),
+	})
+	return &consumer{t: t, r: r, group: name}, nil
+}
+
+// Close flushes and closes the writer.
+func (t *Topic) Close() error { return t.writer.Close() }
+
+type consumer struct {
+	t     *Topic
+	r     *kafka.Reader
+	group string
+}
+
+// Fetch returns the next decodable message; corrupt or foreign messages
+// are skipped, counted and logged, and never stop the partition.
+func (c *consumer) Fetch(ctx context.Context) (bus.Message, error) {
+	for {
+		m, err := c.r.FetchMessage(ctx)
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return bus.Message{}, bus.ErrClosed
+			}
+			return bus.Message{}, err
+		}
+		rec, err := Decode(m.Value, c.t.opts.Schema)
+		if err != nil {
+			c.t.stats.Skipped.Add(1)
+			c.t.log.Error("skipping undecodable message", "group", c.group, "partition", m.Partition,
+				"offset", m.Offset, "bytes", len(m.Value), "err", err)
+			continue
+		}
+		c.t.stats.Fetched.Add(1)
+		return bus.Message{Record: rec, Partition: int32(m.Partition), Offset: m.Offset, Key: string(m.Key)}, nil
+	}
+}
+
+// Commit commits m's offset for its partition.
+func (c *consumer) Commit(ctx context.Context, m bus.Message) error {
+	err := c.r.CommitMessages(ctx, kafka.Message{Topic: c.t.opts.Topic, Partition: int(m.Partition), Offset: m.Offset})
+	if err != nil {
+		return fmt.Errorf("kafka %s: commit partition %d offset %d: %w", c.t.opts.Topic, m.Partition, m.Offset, err)
+	}
+	return nil
+}
+
+func (c *consumer) Close() error { return c.r.Close() }
+
+// Decode reads one message value: an Arrow IPC stream holding one record
+// batch whose schema must equal want (when want is not nil).
+func Decode(value []byte, want *arrow.Schema) (rec arrow.RecordBatch, err error) {
+	defer func() {
+		// Arrow's IPC reader trusts its input in places; a hostile message
+		// must not take the consumer down.
+		if r := recover(); r != nil {
+			rec, err = nil, fmt.Errorf("invalid Arrow IPC stream: %v", r)
+		}
+	}()
+	if err := checkSchemaMessage(value); err != nil {
+		return nil, err
+	}
+	// Lengths inside a hostile stream can ask for gigabytes; an
+	// uncompressed stream never needs much more than its own size.
+	mem := &boundedAllocator{limit: 2*len(value) + 64<<10}
+	rd, err := ipc.NewReader(bytes.NewReader(value), ipc.WithAllocator(mem))
+	if err != nil {
+		return nil, fmt.Errorf("not an Arrow IPC stream: %w", err)
+	}
+	defer rd.Release()
+	if want != nil && !rd.Schema().Equal(want) {
+		return nil, fmt.Errorf("foreign schema %s", rd.Schema())
+	}
+	if !rd.Next() {
+		if rd.Err() != nil {
+			return nil, fmt.Errorf("read record batch: %w", rd.Err())
+		}
+		return nil, errors.New("stream holds no record batch")
+	}
+	rec = rd.RecordBatch()
+	if err := validate(rec); err != nil {
+		return nil, err
+	}
+	rec.Retain()
+	return rec, nil
+}
+
+// validate checks the offsets and lengths of every column, so that a
+// corrupt message is refused here rather than crashing whoever reads it.
+func validate(rec arrow.RecordBatch) error {
+	for i, col := range rec.Columns() {
+		if int64(col.Len()) != rec.NumRows() {
+			return fmt.Errorf("column %d has %d rows, batch %d", i, col.Len(), rec.NumRows())
+		}
+		if err := validateArray(col); err != nil {
+			return fmt.Errorf("column %s: %w", rec.ColumnName(i), err)
+		}
+	}
+	return nil
+}
+
+func validateArray(a arrow.Array) error {
+	if v, ok := a.(interface{ ValidateFull() error }); ok {
+		if err := v.ValidateFull(); err != nil {
+			return err
+		}
+	}
+	switch arr := a.(type) {
+	case *array.Map:
+		if err := validateArray(arr.Keys()); err != nil {
+			return err
+		}
+		return validateArray(arr.Items())
+	case *array.Struct:
+		for i := 0; i < arr.NumField(); i++ {
+			if err := validateArray(arr.Field(i)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// boundedAllocator refuses (by panicking, recovered in Decode) to hand out
+// more than limit bytes in all.
+type boundedAllocator struct {
+	limit, used int
+}
+
+func (a *boundedAllocator) Allocate(size int) []byte {
+	a.used += size
+	if size < 0 || a.used > a.limit {
+		panic(fmt.Sprintf("message asks for %d bytes, more than its size allows", size))
+	}
+	return memory.DefaultAllocator.Allocate(size)
+}
+
+func (a *boundedAllocator) Reallocate(size int, b []byte) []byte {
+	a.used += size - len(b)
+	if size < 0 || a.used > a.limit {
+		panic(fmt.Sprintf("message asks for %d bytes, more than its size allows", size))
+	}
+	return memory.DefaultAllocator.Reallocate(size, b)
+}
+
+func (a *boundedAllocator) Free(b []byte) {
+	a.used -= len(b)
+	memory.DefaultAllocator.Free(b)
+}

@@ -1,0 +1,133 @@
+// Package kafkatest runs the test Kafka broker (franz-go's kfake, built from
+// interop/kfake) as its own process, and finds kcat.
+package kafkatest
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// repoRoot finds the directory of the main module's go.mod.
+func repoRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	mod := strings.TrimSpace(string(out))
+	if mod == "" || mod == os.DevNull {
+		return "", fmt.Errorf("not inside the recon module")
+	}
+	return filepath.Dir(mod), nil
+}
+
+// binary builds the kfake helper once per test process.
+func binary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		root, err := repoRoot()
+		if err != nil {
+			buildErr = err
+			return
+		}
+		dir, err := os.MkdirTemp("", "kfake-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "kfake")
+		cmd := exec.Command("go", "build", "-o", binPath, ".")
+		cmd.Dir = filepath.Join(root, "interop", "kfake")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("build kfake: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// Broker is a running kfake process.
+type Broker struct {
+	Addrs []string
+	cmd   *exec.Cmd
+}
+
+// Start starts a broker with partitions per auto-created topic; it is
+// killed when the test ends.
+func Start(t testing.TB, partitions int, topics ...string) *Broker {
+	t.Helper()
+	args := []string{"-partitions", fmt.Sprint(partitions)}
+	if len(topics) > 0 {
+		args = append(args, "-topics", strings.Join(topics, ","))
+	}
+	cmd := exec.Command(binary(t), args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Stderr = os.Stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start kfake: %v", err)
+	}
+	b := &Broker{cmd: cmd}
+	t.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGCONT)
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		_ = cmd.Wait()
+	})
+	line := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		if sc.Scan() {
+			line <- sc.Text()
+		}
+		close(line)
+	}()
+	select {
+	case l := <-line:
+		addrs, ok := strings.CutPrefix(l, "listening ")
+		if !ok {
+			t.Fatalf("kfake said %q", l)
+		}
+		b.Addrs = strings.Split(addrs, ",")
+	case <-time.After(30 * time.Second):
+		t.Fatal("kfake did not start within 30s")
+	}
+	return b
+}
+
+// Pause stops the broker process (SIGSTOP): connections hang, nothing is
+// answered, and its in-memory data survives until Resume.
+func (b *Broker) Pause() error { return syscall.Kill(b.cmd.Process.Pid, syscall.SIGSTOP) }
+
+// Resume continues a paused broker.
+func (b *Broker) Resume() error { return syscall.Kill(b.cmd.Process.Pid, syscall.SIGCONT) }
+
+// Kcat returns kcat's path, failing under CI=true when it is missing.
+func Kcat(t testing.TB) string {
+	t.Helper()
+	if p, err := exec.LookPath("kcat"); err == nil {
+		return p
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("kcat not installed (CI=true: a missing peer fails); install with: make deps")
+	}
+	t.Skip("kcat not installed; install with: make deps (under CI this fails)")
+	return ""
+}
