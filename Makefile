@@ -54,6 +54,7 @@ deps: ## install the test peers (Debian packages)
 	export DEBIAN_FRONTEND=noninteractive; \
 	$$SUDO apt-get update -qq && \
 	$$SUDO apt-get install -y -qq --no-install-recommends $(APT_PACKAGES)
+	cd interop/arrowjs && npm ci --no-audit --no-fund --loglevel=error
 
 ci: deps build lint docs-check test test-race fuzz ## what .ci/run runs
 
