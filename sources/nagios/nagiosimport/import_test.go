@@ -132,7 +132,7 @@ func TestSiteCompiles(t *testing.T) {
 		}
 	}
 	for _, name := range []string{
-		"db01_ssh",                    // linux-servers,!databases… SSH is on all linux servers
+		"db01_ssh",                     // linux-servers,!databases… SSH is on all linux servers
 		"web01_example_com_shop_vhost", // direct host_name list
 	} {
 		if _, ok := byName[name]; !ok {
@@ -140,12 +140,12 @@ func TestSiteCompiles(t *testing.T) {
 		}
 	}
 	for _, name := range []string{
-		"db01_root_partition_2",    // databases get their own Root Partition, not a duplicate
-		"core_sw1_ssh",             // !switches
-		"legacy_box_host",          // check_interval 0
-		"core_sw1_uplink_traffic",  // passive
-		"core_sw2_state_echo",      // $SERVICESTATE$
-		"app01_undefined_command",  // no such command
+		"db01_root_partition_2",   // databases get their own Root Partition, not a duplicate
+		"core_sw1_ssh",            // !switches
+		"legacy_box_host",         // check_interval 0
+		"core_sw1_uplink_traffic", // passive
+		"core_sw2_state_echo",     // $SERVICESTATE$
+		"app01_undefined_command", // no such command
 	} {
 		if _, ok := byName[name]; ok {
 			t.Errorf("source %s should not exist", name)
