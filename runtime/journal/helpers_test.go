@@ -161,3 +161,5 @@ func assertEmpty(t testing.TB, c bus.Consumer) {
 		t.Fatalf("unexpected message at offset %d", m.Offset)
 	}
 }
+
+func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -49,7 +49,7 @@ type Options struct {
 	Compression Compression
 	// Logger receives repairs and failures. Default slog.Default().
 	Logger *slog.Logger
-	// Allocator for encoding and decoded records. Default memory.DefaultAllocator.
+	// Allocator for the records Fetch returns. Default memory.DefaultAllocator.
 	Allocator memory.Allocator
 }
 
@@ -97,6 +97,7 @@ type Journal struct {
 	opts    Options
 	log     *slog.Logger
 	mem     memory.Allocator
+	scratch *poolAllocator // encoder scratch buffers
 	lock    *os.File
 	stopped chan struct{} // closed when the committer has exited
 	done    chan struct{} // closed by Close
@@ -141,6 +142,7 @@ func Open(dir string, opts Options) (*Journal, error) {
 		opts:      opts,
 		log:       opts.Logger.With("journal", dir),
 		mem:       opts.Allocator,
+		scratch:   &poolAllocator{},
 		stopped:   make(chan struct{}),
 		done:      make(chan struct{}),
 		notify:    make(chan struct{}),
@@ -302,7 +304,7 @@ func (j *Journal) Append(ctx context.Context, key string, rec arrow.RecordBatch)
 		return -1, fmt.Errorf("journal publish: key of %d bytes exceeds %d", len(key), maxKeyLen)
 	}
 	req := requestPool.Get().(*request)
-	if err := encode(&req.enc, rec, j.opts.Compression, j.mem); err != nil {
+	if err := encode(&req.enc, rec, j.opts.Compression, j.scratch); err != nil {
 		requestPool.Put(req)
 		return -1, fmt.Errorf("journal publish: %w", err)
 	}
