@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/alecthomas/participle/v2"
 	"github.com/alecthomas/participle/v2/lexer"
@@ -78,17 +77,12 @@ func (b *builder) end(after lexer.Position) lexer.Position {
 
 func tokenEnd(t lexer.Token) lexer.Position {
 	p := t.Pos
-	if t.Type == tokRawString {
-		p.Advance(t.Value)
-		p.Column = p.Column - utf8.RuneCountInString(t.Value[strings.LastIndexByte(t.Value, '\n')+1:]) + len(t.Value[strings.LastIndexByte(t.Value, '\n')+1:])
-		if !strings.Contains(t.Value, "\n") {
-			p = t.Pos
-			p.Offset += len(t.Value)
-			p.Column += len(t.Value)
-		}
+	p.Offset += len(t.Value)
+	if nl := strings.Count(t.Value, "\n"); nl > 0 {
+		p.Line += nl
+		p.Column = len(t.Value) - strings.LastIndexByte(t.Value, '\n')
 		return p
 	}
-	p.Offset += len(t.Value)
 	p.Column += len(t.Value)
 	return p
 }
@@ -213,38 +207,11 @@ func canonicalOp(op string) string {
 	return op
 }
 
-// expr applies operator precedence to the flat chain (precedence climbing;
-// every binary operator is left-associative).
+// expr takes the expression parsed by hand (exprparse.go) and the errors
+// found in its literals.
 func (b *builder) expr(g *gExpr) Expr {
-	operands := []Expr{b.operand(g.Head)}
-	for _, t := range g.Tail {
-		operands = append(operands, b.operand(t.X))
-	}
-	i := 0
-	next := func() Expr { e := operands[i]; i++; return e }
-	var climb func(lhs Expr, minPrec int, k int) (Expr, int)
-	climb = func(lhs Expr, minPrec int, k int) (Expr, int) {
-		for k < len(g.Tail) && precedence[canonicalOp(g.Tail[k].Op)] >= minPrec {
-			opTok := g.Tail[k]
-			op := canonicalOp(opTok.Op)
-			prec := precedence[op]
-			k++
-			rhs := next()
-			for k < len(g.Tail) && precedence[canonicalOp(g.Tail[k].Op)] > prec {
-				rhs, k = climb(rhs, prec+1, k)
-			}
-			opEnd := opTok.Pos
-			opEnd.Offset += len(opTok.Op)
-			opEnd.Column += len(opTok.Op)
-			lhs = &BinaryExpr{
-				Span: Span{Pos: lhs.(posNode).start(), EndPos: rhs.(posNode).end()},
-				Op:   op, OpPos: opTok.Pos, OpEnd: opEnd, X: lhs, Y: rhs,
-			}
-		}
-		return lhs, k
-	}
-	e, _ := climb(next(), 0, 0)
-	return e
+	b.diags = b.diags.Extend(g.diags)
+	return g.expr
 }
 
 // posNode gives the builder a node's span whatever its type.
@@ -256,93 +223,37 @@ type posNode interface {
 func (s Span) start() lexer.Position { return s.Pos }
 func (s Span) end() lexer.Position   { return s.EndPos }
 
-func (b *builder) operand(g *gOperand) Expr {
-	x := b.primary(g.X)
-	for _, ix := range g.Suffix {
-		x = &IndexExpr{Span: Span{Pos: x.(posNode).start(), EndPos: b.end(ix.EndPos)}, X: x, Index: b.expr(ix.Index)}
+func (b *builder) durationTok(t lexer.Token) *DurationLit {
+	sp := Span{Pos: t.Pos, EndPos: tokenEnd(t)}
+	d, err := parseDuration(t.Value)
+	if err != nil {
+		b.errorf(sp.Pos, sp.EndPos, "duration %s is out of range", t.Value)
 	}
-	for i := len(g.Prefix) - 1; i >= 0; i-- {
-		p := g.Prefix[i]
-		op := canonicalOp(p.Op)
-		if n, ok := x.(*NumberLit); ok && op == OpNeg && n.Raw[0] != '-' && p.Pos.Offset+1 == n.Pos.Offset {
-			n.Raw = "-" + n.Raw
-			n.Value = -n.Value
-			n.Int = -n.Int
-			n.Pos = p.Pos
-			continue
-		}
-		x = &UnaryExpr{Span: Span{Pos: p.Pos, EndPos: x.(posNode).end()}, Op: op, X: x}
-	}
-	return x
+	return &DurationLit{Span: sp, Raw: t.Value, Value: d}
 }
 
-func (b *builder) primary(g gPrimary) Expr {
-	switch g := g.(type) {
-	case *gIdent:
-		return b.ident(g)
-	case *gString:
-		return b.str(g)
-	case *gNumber:
-		return b.number(g)
-	case *gDuration:
-		sp := b.span(g.Pos, g.EndPos)
-		d, err := parseDuration(g.Raw)
-		if err != nil {
-			b.errorf(sp.Pos, sp.EndPos, "duration %s: %v", g.Raw, err)
-		}
-		return &DurationLit{Span: sp, Raw: g.Raw, Value: d}
-	case *gSize:
-		sp := b.span(g.Pos, g.EndPos)
-		n, err := parseSize(g.Raw)
-		if err != nil {
-			b.errorf(sp.Pos, sp.EndPos, "size %s: %v", g.Raw, err)
-		}
-		return &SizeLit{Span: sp, Raw: g.Raw, Bytes: n}
-	case *gBool:
-		return &BoolLit{Span: b.span(g.Pos, g.EndPos), Value: g.Raw == "true"}
-	case *gCall:
-		c := &CallExpr{Span: b.span(g.Pos, g.EndPos), Func: b.ident(g.Func)}
-		for _, a := range g.Args {
-			c.Args = append(c.Args, b.expr(a))
-		}
-		return c
-	case *gList:
-		l := &ListLit{Span: b.span(g.Pos, g.EndPos)}
-		for _, e := range g.Elems {
-			l.Elems = append(l.Elems, b.expr(e))
-		}
-		return l
-	case *gMap:
-		m := &MapLit{Span: b.span(g.Pos, g.EndPos)}
-		for _, e := range g.Entries {
-			ent := &MapEntry{Span: b.span(e.Pos, e.EndPos), Value: b.expr(e.Value)}
-			if e.Name != nil {
-				ent.Name = b.ident(e.Name)
-			} else {
-				ent.Quoted = b.str(e.Quoted)
-			}
-			m.Entries = append(m.Entries, ent)
-		}
-		return m
-	case *gParen:
-		return &ParenExpr{Span: b.span(g.Pos, g.EndPos), X: b.expr(g.X)}
+func (b *builder) sizeTok(t lexer.Token) *SizeLit {
+	sp := Span{Pos: t.Pos, EndPos: tokenEnd(t)}
+	n, err := parseSize(t.Value)
+	if err != nil {
+		b.errorf(sp.Pos, sp.EndPos, "size %s is out of range", t.Value)
 	}
-	panic("dsl: unknown primary expression type") // unreachable: the grammar's union lists every type
+	return &SizeLit{Span: sp, Raw: t.Value, Bytes: n}
 }
 
-func (b *builder) number(g *gNumber) *NumberLit {
-	n := &NumberLit{Span: b.span(g.Pos, g.EndPos), Raw: g.Raw}
-	if strings.ContainsAny(g.Raw, ".eE") {
-		v, err := strconv.ParseFloat(g.Raw, 64)
+func (b *builder) numberTok(t lexer.Token) *NumberLit {
+	n := &NumberLit{Span: Span{Pos: t.Pos, EndPos: tokenEnd(t)}, Raw: t.Value}
+	if strings.ContainsAny(t.Value, ".eE") {
+		v, err := strconv.ParseFloat(t.Value, 64)
 		if err != nil {
-			b.errorf(n.Pos, n.EndPos, "number %s is out of range", g.Raw)
+			b.errorf(n.Pos, n.EndPos, "number %s is out of range", t.Value)
 		}
 		n.Value = v
 		return n
 	}
-	v, err := strconv.ParseInt(g.Raw, 10, 64)
+	v, err := strconv.ParseInt(t.Value, 10, 64)
 	if err != nil {
-		b.errorf(n.Pos, n.EndPos, "integer %s is out of range (at most %d)", g.Raw, int64(math.MaxInt64))
+		b.errorf(n.Pos, n.EndPos, "integer %s is out of range (at most %d)", t.Value, int64(math.MaxInt64))
 	}
 	n.IsInt, n.Int, n.Value = true, v, float64(v)
 	return n
@@ -406,8 +317,17 @@ func parseSize(raw string) (int64, error) {
 // str decodes a string literal into its parts. The lexer has validated the
 // escapes and interpolations.
 func (b *builder) str(g *gString) *StringLit {
-	s := &StringLit{Span: b.span(g.Pos, g.EndPos), Raw: g.Raw}
-	raw := g.Raw
+	typ := tokString
+	if strings.HasPrefix(g.Raw, "`") {
+		typ = tokRawString
+	}
+	return b.strTok(lexer.Token{Type: typ, Value: g.Raw, Pos: g.Pos})
+}
+
+// strTok decodes a string token.
+func (b *builder) strTok(g lexer.Token) *StringLit {
+	s := &StringLit{Span: Span{Pos: g.Pos, EndPos: tokenEnd(g)}, Raw: g.Value}
+	raw := g.Value
 	if len(raw) < 2 {
 		return s
 	}

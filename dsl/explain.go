@@ -338,6 +338,10 @@ func (s *syntax) inBlock(top opener) (int, string) {
 	if top.kind == "map" {
 		what, key = "key", "entry"
 	}
+	if k, before := s.tok(i-1), s.tok(i-2); top.kind == "map" && t.Value != "=" && (k.Type == tokIdent || k.Type == tokString) &&
+		(before.Value == "{" || before.Value == "," || before.Value == ";") && before.Type == tokPunct {
+		return i, fmt.Sprintf("expected `=` after key `%s`, found %s", strings.Trim(k.Value, `"`), describe(t))
+	}
 	if top.kind == "rule" && t.Type == tokIdent {
 		switch t.Value {
 		case "warning", "critical", "clear":

@@ -128,39 +128,6 @@ func (gCondition) gRuleItem() {}
 func (gClear) gRuleItem()     {}
 func (gAttr) gRuleItem()      {}
 
-// gExpr is a flat chain `parser:"operand (op operand)*"`; build.go applies the
-// precedence.
-type gExpr struct {
-	Pos, EndPos lexer.Position
-	Head        *gOperand   `parser:"@@"`
-	Tail        []*gBinTail `parser:"@@*"`
-}
-
-type gBinTail struct {
-	Pos, EndPos lexer.Position
-	Op          string    `parser:"@( '||' | 'or' | '&&' | 'and' | '==' | '!=' | '<=' | '>=' | '<' | '>' | '=~' | '!~' | '+' | '-' | '*' | '/' | '%' )"`
-	X           *gOperand `parser:"@@"`
-}
-
-type gOperand struct {
-	Pos, EndPos lexer.Position
-	Prefix      []*gPrefix `parser:"@@*"`
-	X           gPrimary   `parser:"@@"`
-	Suffix      []*gIndex  `parser:"@@*"`
-}
-
-type gPrefix struct {
-	Pos, EndPos lexer.Position
-	Op          string `parser:"@( '-' | '!' | 'not' )"`
-}
-
-type gIndex struct {
-	Pos, EndPos lexer.Position
-	Index       *gExpr `parser:"'[' @@ ']'"`
-}
-
-type gPrimary interface{ gPrimary() }
-
 type gIdent struct {
 	Pos, EndPos lexer.Position
 	Name        string `parser:"@Ident"`
@@ -171,65 +138,6 @@ type gString struct {
 	Raw         string `parser:"@( String | RawString )"`
 }
 
-type gNumber struct {
-	Pos, EndPos lexer.Position
-	Raw         string `parser:"@( Int | Float )"`
-}
-
-type gDuration struct {
-	Pos, EndPos lexer.Position
-	Raw         string `parser:"@Duration"`
-}
-
-type gSize struct {
-	Pos, EndPos lexer.Position
-	Raw         string `parser:"@Size"`
-}
-
-type gBool struct {
-	Pos, EndPos lexer.Position
-	Raw         string `parser:"@( 'true' | 'false' )"`
-}
-
-type gCall struct {
-	Pos, EndPos lexer.Position
-	Func        *gIdent  `parser:"@@ '('"`
-	Args        []*gExpr `parser:"( @@ ( ',' @@ )* ','? )? ')'"`
-}
-
-type gList struct {
-	Pos, EndPos lexer.Position
-	Elems       []*gExpr `parser:"'[' ( @@ ( ',' @@ )* ','? )? ']'"`
-}
-
-type gMap struct {
-	Pos, EndPos lexer.Position
-	Entries     []*gMapEntry `parser:"'{' ( @@ ( ',' | ';' )? )* '}'"`
-}
-
-type gMapEntry struct {
-	Pos, EndPos lexer.Position
-	Name        *gIdent  `parser:"( @@"`
-	Quoted      *gString `parser:"| @@ ) '='"`
-	Value       *gExpr   `parser:"@@"`
-}
-
-type gParen struct {
-	Pos, EndPos lexer.Position
-	X           *gExpr `parser:"'(' @@ ')'"`
-}
-
-func (gIdent) gPrimary()    {}
-func (gString) gPrimary()   {}
-func (gNumber) gPrimary()   {}
-func (gDuration) gPrimary() {}
-func (gSize) gPrimary()     {}
-func (gBool) gPrimary()     {}
-func (gCall) gPrimary()     {}
-func (gList) gPrimary()     {}
-func (gMap) gPrimary()      {}
-func (gParen) gPrimary()    {}
-
 var parser = buildParser()
 
 func buildParser() *participle.Parser[gFile] {
@@ -239,6 +147,5 @@ func buildParser() *participle.Parser[gFile] {
 		participle.Elide("Comment"),
 		participle.Union[gDecl](&gPipeline{}, &gInclude{}, &gConst{}, &gDefaults{}, &gSource{}, &gStream{}, &gRule{}, &gSink{}),
 		participle.Union[gRuleItem](&gFrom{}, &gGroupBy{}, &gCondition{}, &gClear{}, &gAttr{}),
-		participle.Union[gPrimary](&gCall{}, &gIdent{}, &gString{}, &gNumber{}, &gDuration{}, &gSize{}, &gBool{}, &gList{}, &gMap{}, &gParen{}),
 	)
 }

@@ -1,6 +1,7 @@
 package dsl
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"strings"
@@ -78,6 +79,16 @@ type scanner struct {
 
 func scan(filename string, src []byte) ([]lexer.Token, []lexError) {
 	s := &scanner{filename: filename, src: src, line: 1, toks: make([]lexer.Token, 0, len(src)/4+1)}
+	if i := bytes.IndexByte(src, 0); i >= 0 {
+		// The printer relies on NUL never occurring in source.
+		line := bytes.Count(src[:i], []byte("\n")) + 1
+		col := i - bytes.LastIndexByte(src[:i], '\n')
+		p := lexer.Position{Filename: filename, Offset: i, Line: line, Column: col}
+		e := p
+		e.Offset++
+		e.Column++
+		s.errorf(p, e, "NUL byte in source")
+	}
 	s.run()
 	return s.toks, s.errs
 }
