@@ -23,7 +23,7 @@ func testRegistry() *module.Registry {
 				module.StringMap("headers", "Headers."),
 				module.StringList("expect_code", "Codes.").Def([]string{"200-299"}),
 				module.String("body_match", "Regexp."),
-				module.Size("max_body", "Cap.").Def(1 << 20).Range(0, 1<<30),
+				module.Size("max_body", "Cap.").Def(1<<20).Range(0, 1<<30),
 				module.Bool("follow_redirects", "Follow.").Def(false),
 				module.Int("redirects", "Old name.").Deprecate("use follow_redirects"),
 			},
