@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -12,6 +13,15 @@ import (
 )
 
 const benchRows = 65536
+
+// cpuTime returns the user+system CPU time the process has used.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
 
 func benchBatches(b *testing.B, n int) []arrow.RecordBatch {
 	b.Helper()
@@ -42,7 +52,7 @@ func BenchmarkPublish(b *testing.B) {
 				before := j.Stats()
 				b.ReportAllocs()
 				b.ResetTimer()
-				start := time.Now()
+				start, cpu := time.Now(), cpuTime(b)
 				var wg sync.WaitGroup
 				for p := range pubs {
 					n := b.N / pubs
@@ -60,6 +70,7 @@ func BenchmarkPublish(b *testing.B) {
 				}
 				wg.Wait()
 				elapsed := time.Since(start).Seconds()
+				cpuPerSample := float64(cpuTime(b)-cpu) / float64(b.N*benchRows)
 				b.StopTimer()
 				st := j.Stats()
 				disk := float64(st.PublishedBytes - before.PublishedBytes)
@@ -67,6 +78,7 @@ func BenchmarkPublish(b *testing.B) {
 				b.ReportMetric(disk/elapsed/1e6, "diskMB/s")
 				b.ReportMetric(disk/float64(b.N*benchRows), "diskB/sample")
 				b.ReportMetric(float64(st.Fsyncs-before.Fsyncs)/float64(b.N), "fsyncs/op")
+				b.ReportMetric(cpuPerSample, "cpu-ns/sample")
 			})
 		}
 	}
@@ -94,7 +106,7 @@ func BenchmarkFetch(b *testing.B) {
 			round := 0
 			b.ReportAllocs()
 			b.ResetTimer()
-			start := time.Now()
+			start, cpu := time.Now(), cpuTime(b)
 			for i := range b.N {
 				if i%stored == 0 {
 					b.StopTimer()
@@ -114,9 +126,11 @@ func BenchmarkFetch(b *testing.B) {
 				m.Record.Release()
 			}
 			elapsed := time.Since(start).Seconds()
+			cpuPerSample := float64(cpuTime(b)-cpu) / float64(b.N*benchRows)
 			b.StopTimer()
 			_ = c.Close()
 			b.ReportMetric(float64(b.N*benchRows)/elapsed, "samples/s")
+			b.ReportMetric(cpuPerSample, "cpu-ns/sample")
 		})
 	}
 }
