@@ -78,6 +78,9 @@ func NewCheck(env module.Env) (module.Check, error) {
 		maxBody: a.Size(FieldMaxBody),
 		timeout: env.Timeout,
 		network: netcheck.Network("tcp", a.String(netcheck.FieldIPVersion)),
+		// Connections live one run, or one period when kept alive: TCP
+		// keep-alive probes would not help, and setting them up costs syscalls.
+		dialer: net.Dialer{KeepAlive: -1},
 	}
 	for k, v := range a.Map(FieldHeaders) {
 		if strings.EqualFold(k, "Host") {

@@ -43,6 +43,9 @@ func NewCheck(env module.Env) (module.Check, error) {
 		host:    env.Target,
 		network: netcheck.Network("tcp", a.String(netcheck.FieldIPVersion)),
 		timeout: env.Timeout,
+		// A check's connection lives one run: TCP keep-alive probes would
+		// never fire, and setting them up costs syscalls.
+		dialer: net.Dialer{KeepAlive: -1},
 	}
 	if a.Has(FieldSend) {
 		c.send = []byte(a.String(FieldSend))

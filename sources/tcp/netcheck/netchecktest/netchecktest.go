@@ -20,7 +20,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -285,4 +288,79 @@ func ClosedPort(t testing.TB) int {
 		t.Fatal(err)
 	}
 	return port
+}
+
+// cpuTime returns the user and system CPU time the process used so far.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// Discard is a sample.Writer that counts rows and keeps nothing, for
+// benchmarks.
+type Discard struct{ Rows atomic.Int64 }
+
+// Write counts r.
+func (d *Discard) Write(*sample.Row) { d.Rows.Add(1) }
+
+// Throughput runs checks concurrently, b.N runs in all, one worker per
+// check, and reports checks/min, the p99 run time and the share of runs
+// that were not ok. Every check must be its own instance, as the
+// scheduler keeps one per source.
+func Throughput(b *testing.B, checks []module.Check, timeout time.Duration) {
+	b.Helper()
+	var (
+		next     atomic.Int64
+		notOK    atomic.Int64
+		firstBad atomic.Pointer[sample.Result]
+		wg       sync.WaitGroup
+	)
+	durations := make([][]time.Duration, len(checks))
+	w := &Discard{}
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu0 := cpuTime(b)
+	start := time.Now()
+	for i, chk := range checks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(b.N) {
+				ctx, cancel := context.WithTimeout(context.Background(), timeout)
+				t0 := time.Now()
+				res := chk.Run(ctx, w)
+				durations[i] = append(durations[i], time.Since(t0))
+				cancel()
+				if res.Status != sample.OK {
+					notOK.Add(1)
+					firstBad.CompareAndSwap(nil, &res)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	cpu := cpuTime(b) - cpu0
+	b.StopTimer()
+	var all []time.Duration
+	for _, d := range durations {
+		all = append(all, d...)
+	}
+	slices.Sort(all)
+	b.ReportMetric(float64(b.N)/elapsed.Minutes(), "checks/min")
+	if len(all) > 0 {
+		b.ReportMetric(all[len(all)*99/100].Seconds()*1000, "p99-ms")
+	}
+	b.ReportMetric(float64(notOK.Load())/float64(b.N), "failed/op")
+	// CPU time of the whole process (checks and local peers) per check:
+	// unlike wall time, it does not depend on what else the machine runs.
+	cpuPerCheck := cpu / time.Duration(b.N)
+	b.ReportMetric(float64(cpuPerCheck.Microseconds()), "cpu-µs/check")
+	b.ReportMetric(float64(2*time.Minute)/float64(cpuPerCheck), "checks/min/2cores")
+	if r := firstBad.Load(); r != nil {
+		b.Logf("first failed run: %+v", *r)
+	}
 }
