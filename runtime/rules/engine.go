@@ -10,7 +10,9 @@ import (
 	"cmp"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -33,6 +35,9 @@ type Options struct {
 	// a few seconds (the batcher and bus delay samples); tests and
 	// backtests use 0.
 	DefaultLateness time.Duration
+	// Workers bounds the goroutines that work on rules in parallel
+	// (default GOMAXPROCS).
+	Workers int
 
 	// The rest is for Run.
 
@@ -58,15 +63,15 @@ type Options struct {
 // Engine evaluates a plan's rules. Ingest, Eval, Save and Stats must not be
 // called concurrently; Run calls them itself.
 type Engine struct {
-	opts   Options
-	log    *slog.Logger
-	rules  []*rule
-	routes map[string]map[string][]*rule
-	sel    [][]int32
-	vals   []float64
-	b      batch
-	schema *arrow.Schema
-	win    window
+	opts    Options
+	log     *slog.Logger
+	rules   []*rule
+	routes  map[string]map[string][]*rule
+	sel     [][]int32
+	active  []*rule
+	workers int
+	b       batch
+	schema  *arrow.Schema
 
 	// Bus positions reflected in the state: a replayed message at or before
 	// them is skipped, so at-least-once input never counts twice.
@@ -110,9 +115,12 @@ func New(opts Options) (*Engine, error) {
 	if opts.TickEvery <= 0 {
 		opts.TickEvery = time.Second
 	}
+	if opts.Workers <= 0 {
+		opts.Workers = runtime.GOMAXPROCS(0)
+	}
 	e := &Engine{
 		opts: opts, log: opts.Logger.With("component", "rules"),
-		routes: map[string]map[string][]*rule{}, applied: map[int32]int64{},
+		routes: map[string]map[string][]*rule{}, applied: map[int32]int64{}, workers: opts.Workers,
 	}
 	names := map[string]bool{}
 	for i := range opts.Plan.Rules {
@@ -126,9 +134,6 @@ func New(opts Options) (*Engine, error) {
 			return nil, fmt.Errorf("rule %s (%s): %w", pr.Name, pr.Pos, err)
 		}
 		e.rules = append(e.rules, r)
-		if n := len(r.inputs); n > len(e.vals) {
-			e.vals = make([]float64, n)
-		}
 	}
 	e.sel = make([][]int32, len(e.rules))
 	if opts.DataDir != "" {
@@ -160,13 +165,44 @@ func (e *Engine) Ingest(rec arrow.RecordBatch) error {
 			e.sel[r.idx] = append(e.sel[r.idx], int32(i))
 		}
 	}
+	e.active = e.active[:0]
 	for k, r := range e.rules {
 		if len(e.sel[k]) > 0 {
-			r.ingestRows(b, e.sel[k], e.vals)
-			e.sel[k] = e.sel[k][:0]
+			e.active = append(e.active, r)
 		}
 	}
+	e.parallel(e.active, n >= parallelRows, func(r *rule) {
+		r.ingestRows(b, e.sel[r.idx])
+		e.sel[r.idx] = e.sel[r.idx][:0]
+	})
 	return nil
+}
+
+// parallelRows is the batch size from which rules are worked on in
+// parallel.
+const parallelRows = 4096
+
+// parallel runs f for every rule, spread over the workers when worth it.
+// Rules are independent: each is touched by one goroutine.
+func (e *Engine) parallel(rules []*rule, worth bool, f func(r *rule)) {
+	w := min(e.workers, len(rules))
+	if !worth || w < 2 {
+		for _, r := range rules {
+			f(r)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	for k := 0; k < w; k++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := k; i < len(rules); i += w {
+				f(rules[i])
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // bind points the batch view at rec's columns.
@@ -228,7 +264,7 @@ func (e *Engine) route(src, mod string) []*rule {
 // its lateness. A zero now uses event time only (tests, backtests). It
 // returns the alert events in time order.
 func (e *Engine) Eval(now time.Time) []alert.Event {
-	var out []alert.Event
+	e.active = e.active[:0]
 	for _, r := range e.rules {
 		if !now.IsZero() {
 			t := now.UnixNano()
@@ -239,7 +275,14 @@ func (e *Engine) Eval(now time.Time) []alert.Event {
 				r.start = t
 			}
 		}
-		out = r.advance(e, out)
+		if wm := r.watermark(); wm != none && (r.next == none || r.next <= wm) {
+			e.active = append(e.active, r)
+		}
+	}
+	e.parallel(e.active, len(e.active) > 1, func(r *rule) { r.out = r.advance(r.out[:0]) })
+	var out []alert.Event
+	for _, r := range e.active {
+		out = append(out, r.out...)
 	}
 	slices.SortStableFunc(out, func(a, b alert.Event) int {
 		if c := a.Time.Compare(b.Time); c != 0 {

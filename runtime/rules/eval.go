@@ -19,8 +19,9 @@ const (
 )
 
 // ingestRows appends the rows sel of b that pass the rule's filter to their
-// groups. vals is scratch of len(r.inputs).
-func (r *rule) ingestRows(b *batch, sel []int32, vals []float64) {
+// groups.
+func (r *rule) ingestRows(b *batch, sel []int32) {
+	vals := r.vals
 	var last *group
 	hasFlags := r.patterns > 0
 	for _, i32 := range sel {
@@ -102,7 +103,7 @@ func (r *rule) watermark() int64 {
 }
 
 // advance evaluates every window end up to the watermark, appending events.
-func (r *rule) advance(e *Engine, out []alert.Event) []alert.Event {
+func (r *rule) advance(out []alert.Event) []alert.Event {
 	wm := r.watermark()
 	if wm == none {
 		return out
@@ -111,7 +112,7 @@ func (r *rule) advance(e *Engine, out []alert.Event) []alert.Event {
 		r.next = floorDiv(r.start, r.every)*r.every + r.every
 	}
 	for r.next <= wm {
-		out = r.tick(e, r.next, out)
+		out = r.tick(r.next, out)
 		r.next += r.every
 	}
 	return out
@@ -126,8 +127,8 @@ func floorDiv(a, b int64) int64 {
 }
 
 // tick evaluates every group at window end t.
-func (r *rule) tick(e *Engine, t int64, out []alert.Event) []alert.Event {
-	w := &e.win
+func (r *rule) tick(t int64, out []alert.Event) []alert.Event {
+	w := &r.win
 	if cap(w.slots) < len(r.aggs) {
 		w.slots = make([]float64, len(r.aggs))
 	}
@@ -141,7 +142,7 @@ func (r *rule) tick(e *Engine, t int64, out []alert.Event) []alert.Event {
 		r.groups[""] = r.newGroup("", map[string]string{})
 	}
 	for _, g := range r.groups {
-		out = r.evalGroup(e, g, t, out)
+		out = r.evalGroup(g, t, out)
 		if r.idle(g) {
 			delete(r.groups, g.key)
 		}
@@ -151,13 +152,13 @@ func (r *rule) tick(e *Engine, t int64, out []alert.Event) []alert.Event {
 			r.ruleAbs = r.newGroup("", map[string]string{})
 		}
 		r.ruleAbs.lastSeen = r.maxSeen
-		out = r.evalGroup(e, r.ruleAbs, t, out)
+		out = r.evalGroup(r.ruleAbs, t, out)
 	}
 	return out
 }
 
-func (r *rule) evalGroup(e *Engine, g *group, t int64, out []alert.Event) []alert.Event {
-	w := &e.win
+func (r *rule) evalGroup(g *group, t int64, out []alert.Event) []alert.Event {
+	w := &r.win
 	hi := sort.Search(len(g.ts), func(k int) bool { return g.ts[k] >= t })
 	// Patterns: apply the samples before t in event-time order.
 	if r.patterns > 0 {
@@ -172,8 +173,8 @@ func (r *rule) evalGroup(e *Engine, g *group, t int64, out []alert.Event) []aler
 				}
 			}
 		}
-		g.cursor = hi
 	}
+	g.cursor = hi
 	var lo int
 	if r.count > 0 {
 		lo = max(0, hi-r.count)
@@ -195,7 +196,7 @@ func (r *rule) evalGroup(e *Engine, g *group, t int64, out []alert.Event) []aler
 	} else {
 		from := next - r.size
 		cut = sort.Search(len(g.ts), func(k int) bool { return g.ts[k] >= from })
-		cut = min(cut, g.cursor, hi)
+		cut = min(cut, hi)
 	}
 	g.evict(cut)
 	return out

@@ -249,6 +249,9 @@ func compileBool(e *plan.Expr) (boolFn, error) {
 			return nil, fmt.Errorf("%s compares a %s with a %s", describe(e), lk, rk)
 		}
 		if lk == kindStr {
+			if f := colEqStr(e); f != nil {
+				return f, nil
+			}
 			l, err := compileStr(e.Args[0])
 			if err != nil {
 				return nil, err
@@ -280,6 +283,24 @@ func compileBool(e *plan.Expr) (boolFn, error) {
 		}, nil
 	}
 	return nil, fmt.Errorf("%s is not a condition", describe(e))
+}
+
+// colEqStr is the fast path of the most common filter, a string column
+// compared with a literal (metric == "duration"): one closure, no
+// indirection per operand.
+func colEqStr(e *plan.Expr) boolFn {
+	if (e.Op != "==" && e.Op != "!=") || e.Args[0].Op != "col" || e.Args[1].Op != "str" {
+		return nil
+	}
+	get, ok := stringCols[e.Args[0].Name]
+	if !ok {
+		return nil
+	}
+	want, eq := e.Args[1].Str, e.Op == "=="
+	return func(b *batch, i int) bool {
+		c := get(b)
+		return c.IsValid(i) && (c.Value(i) == want) == eq
+	}
 }
 
 func cmpNum(op string) func(x, y float64) bool {

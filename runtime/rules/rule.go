@@ -86,6 +86,9 @@ type rule struct {
 	late    uint64
 	seen    uint64
 	keyBuf  []byte
+	vals    []float64 // one sample's input values (scratch)
+	win     window    // evaluation scratch
+	out     []alert.Event
 }
 
 // ruleKey keys a rule's persisted state: its name and a hash of the parts of
@@ -189,6 +192,8 @@ func compileRule(idx int, pipeline string, pr *plan.Rule, defaultLateness time.D
 		return nil, fmt.Errorf("flapping: want 0 <= low <= high <= 100, got low %g high %g", f.Low, f.High)
 	}
 	r.inputs, r.aggs = cc.inputs, cc.aggs
+	r.vals = make([]float64, len(r.inputs))
+	r.win = window{slots: make([]float64, len(r.aggs)), vals: make([][]float64, len(r.inputs))}
 	return r, nil
 }
 
