@@ -148,6 +148,10 @@ var helpCmd = &command{
 Example:
   reconc help compile`,
 	run: func(args []string, stdout, stderr io.Writer) int {
+		if len(args) == 1 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help") {
+			commandHelp(stdout, lookup("help"), flag.NewFlagSet("help", flag.ContinueOnError))
+			return exitOK
+		}
 		switch len(args) {
 		case 0:
 			usage(stdout)
