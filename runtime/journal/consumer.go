@@ -3,7 +3,6 @@ package journal
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"hash/crc32"
 	"os"
@@ -159,18 +158,21 @@ func (j *Journal) RemoveConsumer(name string) error {
 		return fmt.Errorf("journal consumer %q: remove: %w", name, err)
 	}
 	j.log.Info("journal: removed consumer", "consumer", name)
-	return j.retain()
+	j.retain()
+	return nil
 }
 
 // retain deletes the sealed segments every registered consumer has
-// committed past. With no consumer registered nothing is deleted.
-func (j *Journal) retain() error {
+// committed past. With no consumer registered nothing is deleted. Failures
+// are logged: the checkpoints that allowed the deletion are already durable,
+// and a segment file left behind is deleted again after the next Open.
+func (j *Journal) retain() {
 	j.retainMu.Lock()
 	defer j.retainMu.Unlock()
 	j.mu.Lock()
 	if len(j.consumers) == 0 {
 		j.mu.Unlock()
-		return nil
+		return
 	}
 	low := j.next
 	for _, st := range j.consumers {
@@ -184,24 +186,20 @@ func (j *Journal) retain() error {
 	j.segs = slices.Delete(j.segs, 0, n)
 	j.mu.Unlock()
 	if n == 0 {
-		return nil
+		return
 	}
-	// Oldest first, so a crash in between leaves contiguous segments.
-	var errs []error
+	// Oldest first, stopping at a failure, so that whatever remains on disk
+	// is contiguous.
 	for _, s := range drop {
 		if err := os.Remove(s.path); err != nil {
-			errs = append(errs, err)
-			continue
+			j.log.Error("journal: retention cannot delete segment", "segment", s.path, "error", err)
+			break
 		}
 		j.log.Debug("journal: deleted segment", "segment", s.path, "last_offset", s.base+int64(len(s.pos))-1)
 	}
 	if err := syncDir(j.dir); err != nil {
-		errs = append(errs, err)
+		j.log.Error("journal: retention", "error", err)
 	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("journal retention: %w", err)
-	}
-	return nil
 }
 
 // Consumer reads the journal for one registered name. Fetch is meant for one
@@ -336,7 +334,8 @@ func (c *Consumer) Commit(ctx context.Context, m bus.Message) error {
 	j.mu.Lock()
 	st.next = next
 	j.mu.Unlock()
-	return j.retain()
+	j.retain()
+	return nil
 }
 
 // Close closes the consumer; a pending Fetch returns bus.ErrClosed. Its

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -158,9 +159,11 @@ func Open(dir string, opts Options) (*Journal, error) {
 	}
 	j.lock = lock
 	if err := j.recover(); err != nil {
-		j.closeFiles()
+		_ = j.closeFiles()
 		return nil, fmt.Errorf("journal %s: %w", dir, err)
 	}
+	// Finish deletions a crash may have interrupted.
+	j.retain()
 	go j.run()
 	return j, nil
 }
@@ -307,6 +310,10 @@ func (j *Journal) Append(ctx context.Context, key string, rec arrow.RecordBatch)
 	if err := encode(&req.enc, rec, j.opts.Compression, j.scratch); err != nil {
 		requestPool.Put(req)
 		return -1, fmt.Errorf("journal publish: %w", err)
+	}
+	if size := int64(len(key)) + int64(req.enc.buf.Len()); size > math.MaxUint32 {
+		requestPool.Put(req)
+		return -1, fmt.Errorf("journal publish: encoded batch of %d bytes exceeds the frame limit of 4 GiB", size)
 	}
 	req.key = key
 	j.mu.Lock()

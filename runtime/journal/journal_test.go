@@ -403,3 +403,40 @@ func TestOpenRejectsSecondOpenerAndBadNames(t *testing.T) {
 		}
 	}
 }
+
+// A crash between a checkpoint and the deletions it allows leaves old
+// segments behind: the next Open deletes them.
+func TestOpenFinishesInterruptedRetention(t *testing.T) {
+	dir := t.TempDir()
+	j := openT(t, dir, Options{SegmentSize: 32 << 10})
+	c, err := j.Consumer("archiver")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for seq := range int64(20) {
+		rec := sampleBatch(memory.DefaultAllocator, seq, 200)
+		if err := j.Publish(context.Background(), "k", rec); err != nil {
+			t.Fatal(err)
+		}
+		rec.Release()
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	before := segmentFiles(t, dir)
+	if err := writeFileAtomic(filepath.Join(dir, "consumers", "archiver.ckpt"), encodeCheckpoint(20)); err != nil {
+		t.Fatal(err)
+	}
+	j = openT(t, dir, Options{SegmentSize: 32 << 10})
+	defer j.Close()
+	after := segmentFiles(t, dir)
+	if len(before) < 3 || len(after) != 1 || after[0] != before[len(before)-1] {
+		t.Fatalf("segments %v after Open, before %v: want only the newest", after, before)
+	}
+	if st := j.Stats(); st.LastOffset != 19 || st.Consumers[0].Lag != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
