@@ -22,6 +22,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) != "" {
 		os.Exit(crashChild())
 	}
+	if os.Getenv(fsizeChildEnv) != "" {
+		os.Exit(fsizeChild())
+	}
 	os.Exit(m.Run())
 }
 
