@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	nethttp "net/http"
-	"net/http/httptrace"
 	"net/url"
 	"regexp"
 	"strings"
@@ -20,7 +19,7 @@ import (
 )
 
 // check is one http source. Run is never called concurrently with itself,
-// so the trace state, the body buffer and the row are reused across runs.
+// so the body buffer and the row are reused across runs.
 type check struct {
 	target    string
 	url       *url.URL
@@ -41,16 +40,6 @@ type check struct {
 	dialer net.Dialer
 	buf    bytes.Buffer
 	row    sample.Row
-	trace  *httptrace.ClientTrace
-
-	// Per-run measurements, reset by Run.
-	start                 time.Time
-	dnsStart, dnsDone     time.Time
-	connStart, connDone   time.Time
-	tlsDur                time.Duration
-	notAfter              time.Time
-	firstByte             time.Time
-	wroteRequest, gotConn bool
 }
 
 // NewCheck builds an http check from env (attributes already validated by
@@ -130,15 +119,6 @@ func NewCheck(env module.Env) (module.Check, error) {
 			return nil
 		},
 	}
-	c.trace = &httptrace.ClientTrace{
-		DNSStart:             func(httptrace.DNSStartInfo) { c.dnsStart = time.Now() },
-		DNSDone:              func(httptrace.DNSDoneInfo) { c.dnsDone = time.Now() },
-		ConnectStart:         func(string, string) { c.connStart = time.Now() },
-		ConnectDone:          func(string, string, error) { c.connDone = time.Now() },
-		GotConn:              func(httptrace.GotConnInfo) { c.gotConn = true },
-		WroteRequest:         func(httptrace.WroteRequestInfo) { c.wroteRequest = true },
-		GotFirstResponseByte: func() { c.firstByte = time.Now() },
-	}
 	return c, nil
 }
 
@@ -181,14 +161,19 @@ func (c *check) dialTLS(ctx context.Context, network, addr string) (net.Conn, er
 	host, _, _ := net.SplitHostPort(addr)
 	t0 := time.Now()
 	tc, notAfter, err := c.tls.Handshake(ctx, conn, host)
-	if !notAfter.IsZero() && c.notAfter.IsZero() {
-		c.notAfter = notAfter
-	}
+	dur := time.Since(t0)
+	traceOf(ctx).update(func(p *phases) {
+		if !notAfter.IsZero() && p.notAfter.IsZero() {
+			p.notAfter = notAfter
+		}
+		if err == nil {
+			p.tlsDur = dur
+		}
+	})
 	if err != nil {
 		_ = conn.Close()
 		return nil, &tlsError{err}
 	}
-	c.tlsDur = time.Since(t0)
 	return tc, nil
 }
 
@@ -204,24 +189,17 @@ func (c *check) value(w sample.Writer, metric string, v float64, unit string) {
 	w.Write(&c.row)
 }
 
-func (c *check) reset() {
-	c.start = time.Now()
-	c.dnsStart, c.dnsDone, c.connStart, c.connDone = time.Time{}, time.Time{}, time.Time{}, time.Time{}
-	c.tlsDur, c.notAfter, c.firstByte = 0, time.Time{}, time.Time{}
-	c.wroteRequest, c.gotConn = false, false
-	c.buf.Reset()
-}
-
 // Run sends the request and judges the response.
 func (c *check) Run(ctx context.Context, w sample.Writer) sample.Result {
-	c.reset()
+	c.buf.Reset()
+	ctx, rt := withTrace(ctx, time.Now())
 	var v netcheck.Verdict
 	v.Raise(sample.OK, "")
 	var body io.Reader
 	if c.body != "" {
 		body = strings.NewReader(c.body)
 	}
-	req, err := nethttp.NewRequestWithContext(httptrace.WithClientTrace(ctx, c.trace), c.method, c.url.String(), body)
+	req, err := nethttp.NewRequestWithContext(ctx, c.method, c.url.String(), body)
 	if err != nil {
 		v.Raise(sample.Unknown, "request: "+err.Error())
 		return v.Result(false)
@@ -237,15 +215,16 @@ func (c *check) Run(ctx context.Context, w sample.Writer) sample.Result {
 	if err == nil {
 		err = c.readBody(resp.Body)
 	}
-	c.writeTimings(w, &v)
+	p := rt.snapshot()
+	c.writeTimings(w, &v, &p)
 	if resp == nil {
-		v.Raise(sample.Critical, c.reason(err))
+		v.Raise(sample.Critical, c.reason(err, &p))
 		return v.Result(false)
 	}
 	c.value(w, MetricCode, float64(resp.StatusCode), "")
 	c.value(w, MetricBytes, float64(c.buf.Len()), "B")
 	if err != nil {
-		v.Raise(sample.Critical, c.reason(err))
+		v.Raise(sample.Critical, c.reason(err, &p))
 		return v.Result(true)
 	}
 	c.judgeCode(&v, resp.StatusCode)
@@ -267,28 +246,28 @@ func (c *check) readBody(r io.Reader) error {
 	return err
 }
 
-func (c *check) writeTimings(w sample.Writer, v *netcheck.Verdict) {
-	if !c.dnsDone.IsZero() && !c.dnsStart.IsZero() {
-		c.value(w, MetricResolve, c.dnsDone.Sub(c.dnsStart).Seconds(), "s")
+func (c *check) writeTimings(w sample.Writer, v *netcheck.Verdict, p *phases) {
+	if !p.dnsDone.IsZero() && !p.dnsStart.IsZero() {
+		c.value(w, MetricResolve, p.dnsDone.Sub(p.dnsStart).Seconds(), "s")
 	}
-	if !c.connDone.IsZero() && !c.connStart.IsZero() {
-		c.value(w, MetricConnect, c.connDone.Sub(c.connStart).Seconds(), "s")
+	if !p.connDone.IsZero() && !p.connStart.IsZero() {
+		c.value(w, MetricConnect, p.connDone.Sub(p.connStart).Seconds(), "s")
 	}
-	if c.tlsDur > 0 {
-		c.value(w, MetricTLSHandshake, c.tlsDur.Seconds(), "s")
+	if p.tlsDur > 0 {
+		c.value(w, MetricTLSHandshake, p.tlsDur.Seconds(), "s")
 	}
-	if !c.notAfter.IsZero() {
-		days := netcheck.ExpiryDays(c.notAfter, time.Now())
+	if !p.notAfter.IsZero() {
+		days := netcheck.ExpiryDays(p.notAfter, time.Now())
 		c.value(w, MetricCertExpiryDays, days, "d")
 		c.tls.Judge(v, days)
 	}
-	if !c.firstByte.IsZero() {
-		c.value(w, MetricFirstByte, c.firstByte.Sub(c.start).Seconds(), "s")
+	if !p.firstByte.IsZero() {
+		c.value(w, MetricFirstByte, p.firstByte.Sub(p.start).Seconds(), "s")
 	}
 }
 
 // reason words a failure, naming the phase a timeout hit.
-func (c *check) reason(err error) string {
+func (c *check) reason(err error, p *phases) string {
 	msg := netcheck.Reason(err, c.timeout)
 	if !strings.HasPrefix(msg, "timeout") {
 		var te *tlsError
@@ -298,13 +277,13 @@ func (c *check) reason(err error) string {
 		return msg
 	}
 	switch {
-	case !c.firstByte.IsZero():
+	case !p.firstByte.IsZero():
 		return msg + " reading the body"
-	case c.wroteRequest:
+	case p.wroteRequest:
 		return msg + " waiting for the response"
-	case c.gotConn:
+	case p.gotConn:
 		return msg + " sending the request"
-	case !c.connDone.IsZero() && c.url.Scheme == "https":
+	case !p.connDone.IsZero() && c.url.Scheme == "https":
 		return msg + " in the TLS handshake"
 	}
 	return msg + " connecting"
