@@ -30,11 +30,12 @@ func (r *rule) ingestRows(b *batch, sel []int32) {
 			continue
 		}
 		ts := int64(b.ts[i])
-		wm := r.maxSeen
-		if r.evalMax > wm {
-			wm = r.evalMax
-		}
-		if wm != none && ts < wm-r.lateness {
+		if r.frozen != none {
+			if ts < r.frozen {
+				r.late++
+				continue
+			}
+		} else if wm := max(r.maxSeen, r.evalMax); wm != none && ts < wm-r.lateness {
 			r.late++
 			continue
 		}

@@ -79,6 +79,7 @@ type rule struct {
 
 	groups  map[string]*group
 	ruleAbs *group // grouped rules with absent(): the "no sample at all" pseudo group
+	frozen  int64  // backtest: fixed late-check watermark, or none
 	maxSeen int64  // largest accepted event time
 	evalMax int64  // largest time given to Eval
 	start   int64  // first time the rule saw (sample or Eval)
@@ -105,7 +106,7 @@ func compileRule(idx int, pipeline string, pr *plan.Rule, defaultLateness time.D
 	r := &rule{
 		idx: idx, name: pr.Name, key: ruleKey(pr), pipeline: pipeline, kind: pr.Window.Kind,
 		notify: pr.Notify, repeat: int64(pr.Repeat), flap: pr.Flapping,
-		groups: map[string]*group{}, maxSeen: none, evalMax: none, start: none, next: none,
+		groups: map[string]*group{}, frozen: none, maxSeen: none, evalMax: none, start: none, next: none,
 	}
 	if r.name == "" {
 		return nil, fmt.Errorf("rule without a name")

@@ -1,0 +1,228 @@
+package rules
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/reconmon/recon/module"
+	"github.com/reconmon/recon/plan"
+	"github.com/reconmon/recon/runtime/alert"
+	"github.com/reconmon/recon/runtime/journal"
+	"github.com/reconmon/recon/runtime/sample"
+	"github.com/reconmon/recon/sinks/webhook"
+)
+
+// runPlan fires and resolves often: per target, warning when the 1m avg
+// exceeds 1, critical above 5.
+func runPlan() *plan.Plan {
+	avg := call("avg", col("value"))
+	return &plan.Plan{Pipeline: "run", Rules: []plan.Rule{{
+		Name: "load", From: []string{"host"}, Pos: "run.recon:1:1", Notify: []string{"hook"},
+		GroupBy: []plan.Expr{*col("target")},
+		Window:  plan.Window{Kind: "tumbling", Size: plan.Duration(time.Minute)},
+		Clauses: []plan.Clause{
+			{Severity: "warning", When: op(">", avg, num(1))},
+			{Severity: "critical", When: op(">", avg, num(5))},
+		},
+	}}}
+}
+
+// runBatches: 3 targets, one sample per 10s each, 60 batches of one minute;
+// the load cycles through 0.5, 2 and 8 with a period that differs per target.
+func runBatches() []arrow.RecordBatch {
+	b := newRowBatcher("run")
+	var out []arrow.RecordBatch
+	levels := []float64{0.5, 2, 8, 2}
+	for m := 0; m < 60; m++ {
+		for s := 0; s < 60; s += 10 {
+			for k, tgt := range []string{"a", "b", "c"} {
+				v := levels[(m/(k+1))%len(levels)]
+				b.add(command{rows: []sample.Row{{Ts: int64(m)*6e10 + int64(s)*1e9, Target: tgt, Metric: "load", Value: v, HasValue: true}},
+					source: []string{"host"}, module: []string{"nagios"}})
+			}
+		}
+		out = append(out, b.record())
+	}
+	return out
+}
+
+func expectedEvents(t *testing.T, recs []arrow.RecordBatch) map[string]alert.Event {
+	e, err := New(Options{Plan: runPlan(), Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]alert.Event{}
+	for _, r := range recs {
+		if err := e.Ingest(r); err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range e.Eval(time.Time{}) {
+			want[ev.ID] = ev
+		}
+	}
+	return want
+}
+
+// TestRunChild is the engine process of TestRunSurvivesKill (it runs only
+// when that test starts it).
+func TestRunChild(t *testing.T) {
+	dir, url := os.Getenv("RECON_RULES_CHILD_DIR"), os.Getenv("RECON_RULES_CHILD_HOOK")
+	if dir == "" {
+		t.Skip("helper process of TestRunSurvivesKill: runs only when that test starts it")
+	}
+	j, err := journal.Open(filepath.Join(dir, "journal"), journal.Options{Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	c, err := j.Consumer("rules")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hook, err := webhook.New("hook", module.Attrs{
+		webhook.FieldURL: url, webhook.FieldTimeout: 5 * time.Second, webhook.FieldMaxAttempts: int64(50),
+		webhook.FieldBackoff: 10 * time.Millisecond, webhook.FieldMaxBackoff: 100 * time.Millisecond,
+	}, discardLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := New(Options{
+		Plan: runPlan(), DataDir: filepath.Join(dir, "state"), Logger: discardLogger(),
+		Samples: c, Notifiers: map[string]alert.Notifier{"hook": hook},
+		CheckpointEvery: time.Millisecond, TickEvery: 20 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := e.Run(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatal(err)
+	}
+}
+
+// The engine reads the journal and notifies a real webhook receiver; it is
+// killed with SIGKILL in the middle and restarted. Every transition is
+// notified; none is lost, none is invented, and a transition delivered twice
+// (killed between delivery and checkpoint) carries the same event id.
+func TestRunSurvivesKill(t *testing.T) {
+	recs := runBatches()
+	defer func() {
+		for _, r := range recs {
+			r.Release()
+		}
+	}()
+	want := expectedEvents(t, recs)
+	if len(want) < 20 {
+		t.Fatalf("scenario yields %d transitions, want many", len(want))
+	}
+	dir := t.TempDir()
+	j, err := journal.Open(filepath.Join(dir, "journal"), journal.Options{Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		if err := j.Publish(context.Background(), "host", r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	var mu sync.Mutex
+	got := map[string]int{}
+	var bodies []alert.Event
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var ev alert.Event
+		if err := json.Unmarshal(body, &ev); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		got[r.Header.Get(webhook.EventIDHeader)]++
+		bodies = append(bodies, ev)
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	count := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got)
+	}
+	start := func() *exec.Cmd {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestRunChild$", "-test.count=1")
+		cmd.Env = append(os.Environ(), "RECON_RULES_CHILD_DIR="+dir, "RECON_RULES_CHILD_HOOK="+srv.URL)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return cmd
+	}
+	waitFor := func(n int) bool {
+		deadline := time.Now().Add(40 * time.Second)
+		for time.Now().Before(deadline) {
+			if count() >= n {
+				return true
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		return false
+	}
+	cmd := start()
+	if !waitFor(3) {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("first engine delivered %d notifications", count())
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	killedAt := count()
+	cmd = start()
+	defer func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	}()
+	if !waitFor(len(want)) {
+		t.Fatalf("after the restart: %d of %d transitions notified (killed after %d)", count(), len(want), killedAt)
+	}
+	time.Sleep(200 * time.Millisecond) // a second, different notification would show up now
+	mu.Lock()
+	defer mu.Unlock()
+	dups := 0
+	for id, n := range got {
+		if _, ok := want[id]; !ok {
+			t.Errorf("notification %s is no transition of the scenario", id)
+		}
+		dups += n - 1
+	}
+	for id, ev := range want {
+		if got[id] == 0 {
+			t.Errorf("transition never notified: %s", FormatEvent(&ev, 0))
+		}
+	}
+	for _, ev := range bodies {
+		w, ok := want[ev.ID]
+		if ok && (w.Severity != ev.Severity || w.Previous != ev.Previous || !w.Time.Equal(ev.Time) || w.Fingerprint != ev.Fingerprint) {
+			t.Errorf("notification %s = %s, want %s", ev.ID, FormatEvent(&ev, 0), FormatEvent(&w, 0))
+		}
+	}
+	t.Logf("%d transitions, killed after %d notifications, %d redelivered with the same id", len(want), killedAt, dups)
+	if t.Failed() {
+		t.Log(fmt.Sprint(len(bodies), " bodies"))
+	}
+}
