@@ -57,8 +57,6 @@ type resolved struct {
 
 func (r *resolved) get(name string) string { return r.attrs[name].Value }
 
-func (r *resolved) has(name string) bool { _, ok := r.attrs[name]; return ok }
-
 type converter struct {
 	cfg  *config
 	opts Options
@@ -559,7 +557,15 @@ func (cv *converter) fill(s *source, host, svc *resolved, check directive, timeo
 		return
 	}
 	s.comment[0] += fmt.Sprintf(", command %s (%s)", cmdName, cmd.obj.Pos)
+	if strings.TrimSpace(line) == "" {
+		s.disabled = fmt.Sprintf("command %s (%s): the command line is empty", cmdName, cmd.obj.Pos)
+		return
+	}
 	words, ok := splitWords(line)
+	if ok && words[0] == "" {
+		s.disabled = fmt.Sprintf("command %s (%s): the plugin name is empty", cmdName, cmd.obj.Pos)
+		return
+	}
 	if !ok {
 		s.shell = true
 		s.command = []string{escapeDollar(line)}

@@ -300,3 +300,27 @@ func TestSanitize(t *testing.T) {
 		}
 	}
 }
+
+func FuzzConvert(f *testing.F) {
+	for _, p := range []string{"testdata/site/objects/templates.cfg", "testdata/site/objects/services.cfg", "testdata/site/objects/commands.cfg"} {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Add([]byte("define command{\ncommand_name c\ncommand_line $USER1$/x $ARG1$ '${a}' \"$$\" \\\n}\ndefine host{\nhost_name h\ncheck_command c!a!b\ncheck_interval 0.001\n}\n"))
+	f.Add([]byte("define host {\nuse a,b\nname a\nhost_name \"q\"\n}\ndefine host{\nname b\nuse a\nregister 0}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if bytes.Contains(data, []byte("cfg_")) || bytes.Contains(data, []byte("resource_file")) {
+			t.Skip("includes would read the machine's files")
+		}
+		c := newConfig()
+		if err := c.read("fuzz.cfg", t.TempDir(), bytes.NewReader(data)); err != nil {
+			return // e.g. a line longer than the scanner's limit
+		}
+		cv := newConverter(c, Options{Pipeline: "fuzz"})
+		cv.run()
+		compile(t, cv.render())
+	})
+}

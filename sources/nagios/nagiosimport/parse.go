@@ -8,6 +8,7 @@ package nagiosimport
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -103,12 +104,16 @@ func (c *config) readFile(path string) error {
 		return err
 	}
 	defer f.Close()
-	name := c.rel(path)
+	return c.read(c.rel(path), filepath.Dir(path), f)
+}
+
+// read parses one configuration file's text; dir resolves the relative
+// paths it refers to.
+func (c *config) read(name, dir string, r io.Reader) error {
 	c.Files = append(c.Files, name)
-	dir := filepath.Dir(path)
 	var cur *object
 	awaitBrace := false // "define host" with "{" on the next line
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	line := 0
 	for sc.Scan() {
@@ -168,7 +173,7 @@ func (c *config) readFile(path string) error {
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		return fmt.Errorf("%s: %w", name, err)
 	}
 	if cur != nil {
 		c.problem(cur.Pos, "define %s is not closed with }", cur.Type)
