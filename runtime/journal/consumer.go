@@ -141,6 +141,9 @@ func (j *Journal) RemoveConsumer(name string) error {
 	j.mu.Lock()
 	st := j.consumers[name]
 	switch {
+	case j.closed:
+		j.mu.Unlock()
+		return bus.ErrClosed
 	case st == nil:
 		j.mu.Unlock()
 		return fmt.Errorf("journal consumer %q: not registered", name)
@@ -315,6 +318,10 @@ func (c *Consumer) Commit(ctx context.Context, m bus.Message) error {
 	j := c.j
 	next := m.Offset + 1
 	j.mu.Lock()
+	if j.closed {
+		j.mu.Unlock()
+		return bus.ErrClosed
+	}
 	st := j.consumers[c.name]
 	if st == nil {
 		j.mu.Unlock()

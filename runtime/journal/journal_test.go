@@ -94,6 +94,9 @@ func TestFetchWaitsForPublishAndCloseWakesIt(t *testing.T) {
 	if _, err := j.Consumer("other"); !errors.Is(err, bus.ErrClosed) {
 		t.Fatalf("Consumer after Close: %v, want bus.ErrClosed", err)
 	}
+	if err := c.Commit(context.Background(), r.m); !errors.Is(err, bus.ErrClosed) {
+		t.Fatalf("Commit after Close: %v, want bus.ErrClosed", err)
+	}
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
