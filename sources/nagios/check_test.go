@@ -23,7 +23,7 @@ const pluginDir = "/usr/lib/nagios/plugins"
 
 // needPlugin returns the path of a Monitoring Plugins plugin, failing in CI
 // and skipping elsewhere when it is not installed.
-func needPlugin(t *testing.T, name string) string {
+func needPlugin(t testing.TB, name string) string {
 	t.Helper()
 	p := filepath.Join(pluginDir, name)
 	if _, err := os.Stat(p); err != nil {
