@@ -93,10 +93,11 @@ type rule struct {
 }
 
 // ruleKey keys a rule's persisted state: its name and a hash of the parts of
-// its definition that change what it computes (not notify or position).
+// its definition that change what it computes (not notify, description or
+// position).
 func ruleKey(r *plan.Rule) string {
 	def := *r
-	def.Pos, def.Notify = "", nil
+	def.Pos, def.Notify, def.Description = "", nil, ""
 	b, _ := json.Marshal(&def) // plain values always encode
 	sum := sha256.Sum256(b)
 	return r.Name + "@" + hex.EncodeToString(sum[:8])

@@ -510,7 +510,8 @@ func (x *expectation) matches(ev *alert.Event) bool {
 	if x.prev != nil && *x.prev != ev.Previous {
 		return false
 	}
-	if x.value != nil && !(math.Abs(ev.Value-*x.value) <= 1e-9*math.Max(1, math.Abs(*x.value))) {
+	// Values compare at 6 significant digits, as transitions are printed.
+	if x.value != nil && fmtNum(ev.Value) != fmtNum(*x.value) {
 		return false
 	}
 	for k, v := range x.group {

@@ -23,7 +23,7 @@ func TestScripts(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			report, err := s.Run(LoadJSON, t.TempDir())
+			report, err := s.Run(loadRules, t.TempDir())
 			if err != nil {
 				t.Fatal(err)
 			}
