@@ -1,9 +1,11 @@
 package http_test
 
 import (
+	"bufio"
 	"crypto/tls"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	nethttp "net/http"
 	"runtime"
@@ -48,7 +50,8 @@ func serveTLS(t *testing.T, cert netchecktest.Cert, h nethttp.Handler) int {
 		t.Fatal(err)
 	}
 	srv := &nethttp.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second,
-		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert.TLS}}}
+		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert.TLS}},
+		ErrorLog:  log.New(io.Discard, "", 0)} // failed handshakes are what some tests make
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -280,7 +283,9 @@ func TestHugeBodyIsBounded(t *testing.T) {
 func TestEndlessHeader(t *testing.T) {
 	netchecktest.NoLeak(t)
 	port := netchecktest.Serve(t, func(c net.Conn) {
-		go func() { _, _ = io.Copy(io.Discard, c) }()
+		if _, err := nethttp.ReadRequest(bufio.NewReader(c)); err != nil {
+			return
+		}
 		if _, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nX-Endless: "); err != nil {
 			return
 		}
@@ -367,7 +372,8 @@ func TestClientCertificate(t *testing.T) {
 	}
 	srv := &nethttp.Server{Handler: nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
 		fmt.Fprintf(w, "client=%d", len(r.TLS.PeerCertificates))
-	}), TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert.TLS}, ClientAuth: tls.RequireAnyClientCert}}
+	}), TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert.TLS}, ClientAuth: tls.RequireAnyClientCert},
+		ErrorLog: log.New(io.Discard, "", 0)}
 	done := make(chan struct{})
 	go func() { defer close(done); _ = srv.ServeTLS(ln, "", "") }()
 	t.Cleanup(func() { _ = srv.Close(); <-done })
