@@ -111,26 +111,35 @@ func (j *Journal) OpenConsumer(name string) (*Consumer, error) {
 	if !validName(name) {
 		return nil, fmt.Errorf("journal consumer %q: invalid name (use 1-%d characters of A-Z a-z 0-9 . _ -)", name, maxNameLen)
 	}
+	// regMu keeps retention from dropping the segment a new consumer starts
+	// at while its checkpoint is written, and serialises registrations.
+	j.regMu.Lock()
+	defer j.regMu.Unlock()
+	j.mu.Lock()
+	if j.closed {
+		j.mu.Unlock()
+		return nil, bus.ErrClosed
+	}
+	st := j.consumers[name]
+	if st != nil && st.open {
+		j.mu.Unlock()
+		return nil, fmt.Errorf("journal consumer %q is already open", name)
+	}
+	oldest := j.segs[0].base
+	j.mu.Unlock()
+	if st == nil {
+		if err := writeFileAtomic(j.ckptPath(name), encodeCheckpoint(oldest)); err != nil {
+			return nil, fmt.Errorf("journal consumer %q: register: %w", name, err)
+		}
+		st = &consumerState{next: oldest}
+		j.log.Info("journal: registered consumer", "consumer", name, "offset", oldest)
+	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.closed {
 		return nil, bus.ErrClosed
 	}
-	st := j.consumers[name]
-	if st != nil && st.open {
-		return nil, fmt.Errorf("journal consumer %q is already open", name)
-	}
-	if st == nil {
-		// Registered under j.mu so that retention cannot drop the segment
-		// it starts at in between.
-		next := j.segs[0].base
-		if err := writeFileAtomic(j.ckptPath(name), encodeCheckpoint(next)); err != nil {
-			return nil, fmt.Errorf("journal consumer %q: register: %w", name, err)
-		}
-		st = &consumerState{next: next}
-		j.consumers[name] = st
-		j.log.Info("journal: registered consumer", "consumer", name, "offset", next)
-	}
+	j.consumers[name] = st
 	st.open = true
 	return &Consumer{j: j, name: name, pos: st.next, done: make(chan struct{})}, nil
 }
@@ -138,30 +147,31 @@ func (j *Journal) OpenConsumer(name string) (*Consumer, error) {
 // RemoveConsumer unregisters a consumer that is not open, so that retention
 // no longer waits for it. Removing an unknown name is an error.
 func (j *Journal) RemoveConsumer(name string) error {
+	j.regMu.Lock()
+	defer j.regMu.Unlock()
 	j.mu.Lock()
 	st := j.consumers[name]
+	closed := j.closed
+	j.mu.Unlock()
 	switch {
-	case j.closed:
-		j.mu.Unlock()
+	case closed:
 		return bus.ErrClosed
 	case st == nil:
-		j.mu.Unlock()
 		return fmt.Errorf("journal consumer %q: not registered", name)
 	case st.open:
-		j.mu.Unlock()
 		return fmt.Errorf("journal consumer %q: is open; close it first", name)
 	}
 	if err := os.Remove(j.ckptPath(name)); err != nil {
-		j.mu.Unlock()
 		return fmt.Errorf("journal consumer %q: remove: %w", name, err)
 	}
+	j.mu.Lock()
 	delete(j.consumers, name)
 	j.mu.Unlock()
 	if err := syncDir(j.ckptDir); err != nil {
 		return fmt.Errorf("journal consumer %q: remove: %w", name, err)
 	}
 	j.log.Info("journal: removed consumer", "consumer", name)
-	j.retain()
+	j.retainLocked()
 	return nil
 }
 
@@ -170,8 +180,13 @@ func (j *Journal) RemoveConsumer(name string) error {
 // are logged: the checkpoints that allowed the deletion are already durable,
 // and a segment file left behind is deleted again after the next Open.
 func (j *Journal) retain() {
-	j.retainMu.Lock()
-	defer j.retainMu.Unlock()
+	j.regMu.Lock()
+	defer j.regMu.Unlock()
+	j.retainLocked()
+}
+
+// retainLocked is retain with j.regMu held.
+func (j *Journal) retainLocked() {
 	j.mu.Lock()
 	if len(j.consumers) == 0 {
 		j.mu.Unlock()

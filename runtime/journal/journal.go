@@ -114,7 +114,7 @@ type Journal struct {
 	consumers map[string]*consumerState
 	stats     counters
 
-	retainMu sync.Mutex // serialises retention
+	regMu sync.Mutex // serialises retention and consumer (un)registration
 
 	// Owned by the committer goroutine.
 	active *os.File
