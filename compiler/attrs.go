@@ -35,10 +35,13 @@ func (c *compiler) evalDefaults() map[string]*defaultAttr {
 // warnUnusedDefaults warns about defaults that no source's module accepts.
 func (c *compiler) warnUnusedDefaults(defaults map[string]*defaultAttr) {
 	var accepted []string
+	seen := map[*fieldSet]bool{}
 	for _, s := range c.sources {
 		if spec, ok := c.opts.Registry.Lookup(module.KindSource, s.Module.Name); ok {
-			for _, f := range c.sourceFields(spec) {
-				accepted = append(accepted, f.Name)
+			fs := c.sourceFields(spec)
+			if !seen[fs] {
+				seen[fs] = true
+				accepted = append(accepted, fs.names...)
 			}
 		}
 	}
@@ -51,10 +54,30 @@ func (c *compiler) warnUnusedDefaults(defaults map[string]*defaultAttr) {
 	}
 }
 
+// fieldSet is the attributes a declaration accepts, indexed; built once
+// per module and kind of declaration.
+type fieldSet struct {
+	fields []module.Field
+	byName map[string]bool
+	names  []string
+}
+
+func newFieldSet(fields []module.Field) *fieldSet {
+	fs := &fieldSet{fields: fields, byName: make(map[string]bool, len(fields)), names: make([]string, len(fields))}
+	for i, f := range fields {
+		fs.byName[f.Name] = true
+		fs.names[i] = f.Name
+	}
+	return fs
+}
+
 // sourceFields returns the attributes a source of spec accepts: the common
 // ones (none for passive sources; not target when the module declares its
 // own) and the module's.
-func (c *compiler) sourceFields(spec *module.Spec) []module.Field {
+func (c *compiler) sourceFields(spec *module.Spec) *fieldSet {
+	if fs, ok := c.fieldSets[spec]; ok {
+		return fs
+	}
 	var fields []module.Field
 	if !spec.Passive {
 		_, ownTarget := spec.Field(AttrTarget)
@@ -68,7 +91,19 @@ func (c *compiler) sourceFields(spec *module.Spec) []module.Field {
 			fields = append(fields, f)
 		}
 	}
-	return append(fields, spec.Fields...)
+	fs := newFieldSet(append(fields, spec.Fields...))
+	c.fieldSets[spec] = fs
+	return fs
+}
+
+// sinkFields returns the attributes a sink of spec accepts.
+func (c *compiler) sinkFields(spec *module.Spec) *fieldSet {
+	if fs, ok := c.fieldSets[spec]; ok {
+		return fs
+	}
+	fs := newFieldSet(spec.Fields)
+	c.fieldSets[spec] = fs
+	return fs
 }
 
 // typedAttrs are a block's attribute values converted to their field types,
@@ -83,20 +118,14 @@ type typedAttrs struct {
 // missing attribute comes from defaults (when not nil), else from the
 // field's default. what describes the declaration in messages
 // (`source "ssh" (tcp)`), at its name's range.
-func (c *compiler) attrs(body *dsl.Block, fields []module.Field, owner, what string, at diag.Range,
+func (c *compiler) attrs(body *dsl.Block, fs *fieldSet, owner, what string, at diag.Range,
 	defaults map[string]*defaultAttr, unknownDetail string) (typedAttrs, bool) {
-	out := typedAttrs{vals: module.Attrs{}, ranges: map[string]diag.Range{}}
+	out := typedAttrs{vals: make(module.Attrs, len(fs.fields)), ranges: make(map[string]diag.Range, len(body.Attrs))}
 	ok := true
-	byName := map[string]module.Field{}
-	candidates := make([]string, 0, len(fields))
-	for _, f := range fields {
-		byName[f.Name] = f
-		candidates = append(candidates, f.Name)
-	}
-	set := map[string]*dsl.Attr{}
+	set := make(map[string]*dsl.Attr, len(body.Attrs))
 	// misspelled holds the fields unknown attributes were probably meant
 	// to be: their "needs attribute" error would only repeat the point.
-	misspelled := map[string]bool{}
+	var misspelled map[string]bool
 	for _, a := range body.Attrs {
 		name := a.Name.Name
 		if first, dup := set[name]; dup {
@@ -105,14 +134,17 @@ func (c *compiler) attrs(body *dsl.Block, fields []module.Field, owner, what str
 			continue
 		}
 		set[name] = a
-		if _, known := byName[name]; !known {
-			d := c.errorf(a.Name.Range(), "unknown attribute %q of %s%s", name, owner, didYouMean(name, candidates))
+		if !fs.byName[name] {
+			d := c.errorf(a.Name.Range(), "unknown attribute %q of %s%s", name, owner, didYouMean(name, fs.names))
 			d.Detail = unknownDetail
-			misspelled[diag.Suggest(name, candidates)] = true
+			if misspelled == nil {
+				misspelled = map[string]bool{}
+			}
+			misspelled[diag.Suggest(name, fs.names)] = true
 			ok = false
 		}
 	}
-	for _, f := range fields {
+	for _, f := range fs.fields {
 		var (
 			v      value
 			vok    bool
@@ -354,7 +386,7 @@ func (c *compiler) sink(s *dsl.Sink) (plan.Sink, bool) {
 	}
 	c.sinkKinds[s.Name.Name] = spec.Name
 	what := fmt.Sprintf("sink %q (%s)", s.Name.Name, spec.Name)
-	t, ok := c.attrs(s.Body, spec.Fields, spec.Name, what, s.Name.Range(), nil, "")
+	t, ok := c.attrs(s.Body, c.sinkFields(spec), spec.Name, what, s.Name.Range(), nil, "")
 	if !ok || !c.validate(spec, t.vals, t.ranges, what, s.Name.Range()) {
 		return plan.Sink{}, false
 	}

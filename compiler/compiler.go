@@ -102,6 +102,8 @@ type compiler struct {
 	ruleByName   map[string]*dsl.Rule
 	// sinkKinds maps each valid sink name to its module.
 	sinkKinds map[string]string
+	// fieldSets caches the attributes each module accepts.
+	fieldSets map[*module.Spec]*fieldSet
 }
 
 func newCompiler(filename string, opts Options) *compiler {
@@ -115,6 +117,7 @@ func newCompiler(filename string, opts Options) *compiler {
 		sinkByName:   map[string]*dsl.Sink{},
 		ruleByName:   map[string]*dsl.Rule{},
 		sinkKinds:    map[string]string{},
+		fieldSets:    map[*module.Spec]*fieldSet{},
 	}
 }
 
