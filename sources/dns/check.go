@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -172,9 +173,13 @@ func rdata(rr mdns.RR) string {
 	return strings.TrimPrefix(rr.String(), rr.Header().String())
 }
 
-// normalize makes answers comparable: lower case, single spaces, no
-// trailing dots on names.
+// normalize makes answers comparable: addresses in canonical form
+// (fd00:0::5 is fd00::5), lower case, single spaces, no trailing dots on
+// names.
 func normalize(s string) string {
+	if addr, err := netip.ParseAddr(strings.TrimSpace(s)); err == nil {
+		return addr.String()
+	}
 	f := strings.Fields(strings.ToLower(s))
 	for i, w := range f {
 		if len(w) > 1 {

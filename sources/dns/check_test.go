@@ -50,17 +50,24 @@ func TestRecordTypes(t *testing.T) {
 	cases := []struct {
 		query, typ string
 		want       []string
+		expect     []string // as written by a user; nil: want
 	}{
-		{"a.test", "A", []string{"10.0.0.5"}},
-		{"www.a.test", "A", []string{"10.0.0.5"}},
-		{"a.test", "AAAA", []string{"fd00::5"}},
-		{"a.test", "MX", []string{"10 mx1.a.test.", "20 mx2.a.test."}},
-		{"t.a.test", "TXT", []string{"v=spf1 -all"}},
-		{"10.0.0.5", "PTR", []string{"host.a.test."}},
-		{"_ldap._tcp.a.test", "SRV", []string{"0 100 389 ldap.a.test."}},
+		{"a.test", "A", []string{"10.0.0.5"}, nil},
+		{"www.a.test", "A", []string{"10.0.0.5"}, nil},
+		{"a.test", "AAAA", []string{"fd00::5"}, nil},
+		{"a.test", "AAAA", []string{"fd00::5"}, []string{"FD00:0:0::5"}},
+		{"a.test", "MX", []string{"10 mx1.a.test.", "20 mx2.a.test."}, []string{"20 MX2.a.test", "10  mx1.a.test."}},
+		{"a.test", "MX", []string{"10 mx1.a.test.", "20 mx2.a.test."}, nil},
+		{"t.a.test", "TXT", []string{"v=spf1 -all"}, nil},
+		{"10.0.0.5", "PTR", []string{"host.a.test."}, nil},
+		{"_ldap._tcp.a.test", "SRV", []string{"0 100 389 ldap.a.test."}, nil},
 	}
 	for _, c := range cases {
-		res, rec := run(t, "127.0.0.1", port, module.Attrs{dns.FieldQuery: c.query, dns.FieldType: c.typ, dns.FieldExpect: c.want})
+		expect := c.expect
+		if expect == nil {
+			expect = c.want
+		}
+		res, rec := run(t, "127.0.0.1", port, module.Attrs{dns.FieldQuery: c.query, dns.FieldType: c.typ, dns.FieldExpect: expect})
 		if res.Status != sample.OK || !res.Available {
 			t.Errorf("%s %s: result %+v", c.query, c.typ, res)
 			continue
