@@ -62,6 +62,12 @@ func CompileSource(filename string, src []byte, opts Options) (*plan.Plan, diag.
 	opts.fill()
 	c := newCompiler(filename, opts)
 	c.load(filename, src, nil, nil)
+	if c.diags.HasErrors() {
+		// Syntax and include errors only: a file that did not parse
+		// declares nothing, and checking the rest would report every
+		// reference to its declarations as unknown.
+		return nil, c.diags.RemoveMultiples()
+	}
 	p := c.compile()
 	ds := c.diags.RemoveMultiples()
 	if ds.HasErrors() {
