@@ -131,11 +131,8 @@ func (b *builder) decl(d gDecl) Decl {
 }
 
 func (b *builder) block(g *gBlock) *Block {
-	blk := &Block{Span: b.span(g.Pos, g.EndPos)}
-	for _, a := range g.Attrs {
-		blk.Attrs = append(blk.Attrs, b.attr(a))
-	}
-	return blk
+	b.diags = b.diags.Extend(g.diags)
+	return g.block
 }
 
 func (b *builder) attr(g *gAttr) *Attr {

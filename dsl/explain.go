@@ -338,9 +338,13 @@ func (s *syntax) inBlock(top opener) (int, string) {
 	if top.kind == "map" {
 		what, key = "key", "entry"
 	}
-	if k, before := s.tok(i-1), s.tok(i-2); top.kind == "map" && t.Value != "=" && (k.Type == tokIdent || k.Type == tokString) &&
-		(before.Value == "{" || before.Value == "," || before.Value == ";") && before.Type == tokPunct {
-		return i, fmt.Sprintf("expected `=` after key `%s`, found %s", strings.Trim(k.Value, `"`), describe(t))
+	// The name of an attribute or key was read and `=` is missing.
+	if k, before := s.tok(i-1), s.tok(i-2); top.kind != "rule" && t.Value != "=" && (k.Type == tokIdent || top.kind == "map" && k.Type == tokString) &&
+		(before.Type == tokPunct && (before.Value == "{" || before.Value == "," || before.Value == ";") || endsExpr(before)) {
+		if top.kind != "map" && isDeclKeyword(k.Value) && t.Type == tokIdent && k.Pos.Line > top.tok.Pos.Line {
+			return i - 1, fmt.Sprintf("expected `}` to close the block opened at %s before `%s`", at(top.tok.Pos), k.Value)
+		}
+		return i, fmt.Sprintf("expected `=` after %s `%s`, found %s", what, strings.Trim(k.Value, `"`), describe(t))
 	}
 	if top.kind == "rule" && t.Type == tokIdent {
 		switch t.Value {

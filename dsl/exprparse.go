@@ -7,10 +7,57 @@ import (
 	"github.com/reconmon/recon/diag"
 )
 
-// Expressions are the bulk of a file's tokens. They are parsed by hand
-// (precedence climbing) through participle's Parseable hook, straight into
-// AST nodes: a reflective grammar with one struct per precedence level cost
-// ten times more per token.
+// Expressions and attribute blocks are the bulk of a file's tokens. They
+// are parsed by hand (precedence climbing for expressions) through
+// participle's Parseable hook, straight into AST nodes: the reflective
+// grammar cost several times more per token (see docs/benchmarks-dsl.md).
+// Their syntax errors are participle errors like the grammar's, so
+// explain.go words them the same way.
+
+// maxDepth bounds the nesting of expressions, so that a hostile file
+// cannot exhaust the stack.
+const maxDepth = 200
+
+// gBlock is `{ ATTRS }`: attributes separated by whitespace, `;` or `,`.
+type gBlock struct {
+	block *Block
+	diags diag.Diagnostics
+}
+
+// Parse implements participle.Parseable.
+func (g *gBlock) Parse(lex *lexer.PeekingLexer) error {
+	p := &exprParser{lex: lex, b: &builder{}}
+	if !p.is("{") {
+		return participle.NextMatch
+	}
+	open := *lex.Next()
+	blk := &Block{}
+	for !p.is("}") {
+		name := *lex.Peek()
+		if name.Type != tokIdent {
+			return p.unexpected()
+		}
+		lex.Next()
+		if _, err := p.expect("="); err != nil {
+			return err
+		}
+		v, err := p.expr(0)
+		if err != nil {
+			return err
+		}
+		blk.Attrs = append(blk.Attrs, &Attr{
+			Span:  Span{Pos: name.Pos, EndPos: v.(posNode).end()},
+			Name:  &Ident{Span: spanOfTokens(name, name), Name: name.Value},
+			Value: v,
+		})
+		if p.is(";") || p.is(",") {
+			lex.Next()
+		}
+	}
+	blk.Span = spanOfTokens(open, *lex.Next())
+	g.block, g.diags = blk, p.b.diags
+	return nil
+}
 
 // gExpr is an expression inside the participle grammar.
 type gExpr struct {
@@ -33,8 +80,9 @@ func (g *gExpr) Parse(lex *lexer.PeekingLexer) error {
 }
 
 type exprParser struct {
-	lex *lexer.PeekingLexer
-	b   *builder // decodes literals and collects their errors
+	lex   *lexer.PeekingLexer
+	b     *builder // decodes literals and collects their errors
+	depth int
 }
 
 func (p *exprParser) unexpected() error {
@@ -59,6 +107,11 @@ func spanOfTokens(first, last lexer.Token) Span {
 }
 
 func (p *exprParser) expr(minPrec int) (Expr, error) {
+	p.depth++
+	defer func() { p.depth-- }()
+	if p.depth > maxDepth {
+		return nil, participle.Errorf(p.lex.Peek().Pos, "expression nested too deeply (more than %d levels)", maxDepth)
+	}
 	lhs, err := p.unary()
 	if err != nil {
 		return nil, err
@@ -89,6 +142,11 @@ func (p *exprParser) unary() (Expr, error) {
 	t := *p.lex.Peek()
 	if (t.Type == tokPunct && (t.Value == "-" || t.Value == "!")) || (t.Type == tokKeyword && t.Value == "not") {
 		p.lex.Next()
+		p.depth++
+		defer func() { p.depth-- }()
+		if p.depth > maxDepth {
+			return nil, participle.Errorf(t.Pos, "expression nested too deeply (more than %d levels)", maxDepth)
+		}
 		x, err := p.unary()
 		if err != nil {
 			return nil, err

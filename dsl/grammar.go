@@ -72,11 +72,6 @@ func (gStream) gDecl()   {}
 func (gSink) gDecl()     {}
 func (gRule) gDecl()     {}
 
-type gBlock struct {
-	Pos, EndPos lexer.Position
-	Attrs       []*gAttr `parser:"'{' ( @@ ( ';' | ',' )? )* '}'"`
-}
-
 type gAttr struct {
 	Pos, EndPos lexer.Position
 	Name        *gIdent `parser:"@@ '='"`
