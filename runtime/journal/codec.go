@@ -8,6 +8,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/reconmon/recon/runtime/ipcsafe"
 )
 
 // Compression selects the IPC body compression of published batches.
@@ -56,41 +58,13 @@ func encode(e *encoded, rec arrow.RecordBatch, c Compression, mem memory.Allocat
 	return nil
 }
 
-// decode reads the single record batch of an IPC stream. The batch owns its
-// memory (body is not referenced after decode returns). Malformed input is
-// an error, never a panic.
-func decode(body []byte, mem memory.Allocator) (rec arrow.RecordBatch, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			if rec != nil {
-				rec.Release()
-				rec = nil
-			}
-			err = fmt.Errorf("%w: undecodable IPC stream: %v", errCorrupt, r)
-		}
-	}()
-	if err := checkIPC(body); err != nil {
-		return nil, fmt.Errorf("%w: IPC stream: %v", errCorrupt, err)
-	}
-	limit := int64(len(body))
-	guard := limitAllocator{Allocator: mem, limit: maxExpansion*len(body) + 1<<20}
-	rd, err := ipc.NewReader(bytes.NewReader(body),
-		ipc.WithAllocator(guard), ipc.WithBodySizeLimit(limit), ipc.WithMetadataSizeLimit(limit))
+// decode reads the single record batch of a frame's IPC stream. The batch
+// owns its memory (body is not referenced after decode returns). Malformed
+// input is an error, never a panic.
+func decode(body []byte, mem memory.Allocator) (arrow.RecordBatch, error) {
+	rec, err := ipcsafe.Decode(body, mem)
 	if err != nil {
 		return nil, fmt.Errorf("%w: IPC stream: %v", errCorrupt, err)
-	}
-	defer rd.Release()
-	if !rd.Next() {
-		if err := rd.Err(); err != nil {
-			return nil, fmt.Errorf("%w: IPC stream: %v", errCorrupt, err)
-		}
-		return nil, fmt.Errorf("%w: IPC stream holds no record batch", errCorrupt)
-	}
-	rec = rd.RecordBatch()
-	rec.Retain()
-	if rd.Next() {
-		rec.Release()
-		return nil, fmt.Errorf("%w: IPC stream holds more than one record batch", errCorrupt)
 	}
 	return rec, nil
 }

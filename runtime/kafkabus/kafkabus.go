@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/segmentio/kafka-go"
@@ -26,6 +25,7 @@ import (
 	"github.com/segmentio/kafka-go/sasl/scram"
 
 	"github.com/reconmon/recon/runtime/bus"
+	"github.com/reconmon/recon/runtime/ipcsafe"
 	"github.com/reconmon/recon/runtime/sample"
 )
 
@@ -313,101 +313,18 @@ func (c *consumer) Close() error { return c.r.Close() }
 
 // Decode reads one message value: an Arrow IPC stream holding one record
 // batch whose schema must equal want (when want is not nil).
-func Decode(value []byte, want *arrow.Schema) (rec arrow.RecordBatch, err error) {
-	defer func() {
-		// Arrow's IPC reader trusts its input in places; a hostile message
-		// must not take the consumer down.
-		if r := recover(); r != nil {
-			rec, err = nil, fmt.Errorf("invalid Arrow IPC stream: %v", r)
-		}
-	}()
-	if err := checkSchemaMessage(value); err != nil {
-		return nil, err
-	}
-	// Lengths inside a hostile stream can ask for gigabytes; an
-	// uncompressed stream never needs much more than its own size.
-	mem := &boundedAllocator{limit: 2*len(value) + 64<<10}
-	rd, err := ipc.NewReader(bytes.NewReader(value), ipc.WithAllocator(mem))
+func Decode(value []byte, want *arrow.Schema) (arrow.RecordBatch, error) {
+	rec, err := ipcsafe.Decode(value, memory.DefaultAllocator)
 	if err != nil {
-		return nil, fmt.Errorf("not an Arrow IPC stream: %w", err)
+		return nil, fmt.Errorf("not an Arrow IPC stream of one batch: %w", err)
 	}
-	defer rd.Release()
-	if want != nil && !rd.Schema().Equal(want) {
-		return nil, fmt.Errorf("foreign schema %s", rd.Schema())
+	if want != nil && !rec.Schema().Equal(want) {
+		rec.Release()
+		return nil, fmt.Errorf("foreign schema %s", rec.Schema())
 	}
-	if !rd.Next() {
-		if rd.Err() != nil {
-			return nil, fmt.Errorf("read record batch: %w", rd.Err())
-		}
-		return nil, errors.New("stream holds no record batch")
-	}
-	rec = rd.RecordBatch()
-	if err := validate(rec); err != nil {
+	if err := ipcsafe.Validate(rec); err != nil {
+		rec.Release()
 		return nil, err
 	}
-	rec.Retain()
 	return rec, nil
-}
-
-// validate checks the offsets and lengths of every column, so that a
-// corrupt message is refused here rather than crashing whoever reads it.
-func validate(rec arrow.RecordBatch) error {
-	for i, col := range rec.Columns() {
-		if int64(col.Len()) != rec.NumRows() {
-			return fmt.Errorf("column %d has %d rows, batch %d", i, col.Len(), rec.NumRows())
-		}
-		if err := validateArray(col); err != nil {
-			return fmt.Errorf("column %s: %w", rec.ColumnName(i), err)
-		}
-	}
-	return nil
-}
-
-func validateArray(a arrow.Array) error {
-	if v, ok := a.(interface{ ValidateFull() error }); ok {
-		if err := v.ValidateFull(); err != nil {
-			return err
-		}
-	}
-	switch arr := a.(type) {
-	case *array.Map:
-		if err := validateArray(arr.Keys()); err != nil {
-			return err
-		}
-		return validateArray(arr.Items())
-	case *array.Struct:
-		for i := 0; i < arr.NumField(); i++ {
-			if err := validateArray(arr.Field(i)); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// boundedAllocator refuses (by panicking, recovered in Decode) to hand out
-// more than limit bytes in all.
-type boundedAllocator struct {
-	limit, used int
-}
-
-func (a *boundedAllocator) Allocate(size int) []byte {
-	a.used += size
-	if size < 0 || a.used > a.limit {
-		panic(fmt.Sprintf("message asks for %d bytes, more than its size allows", size))
-	}
-	return memory.DefaultAllocator.Allocate(size)
-}
-
-func (a *boundedAllocator) Reallocate(size int, b []byte) []byte {
-	a.used += size - len(b)
-	if size < 0 || a.used > a.limit {
-		panic(fmt.Sprintf("message asks for %d bytes, more than its size allows", size))
-	}
-	return memory.DefaultAllocator.Reallocate(size, b)
-}
-
-func (a *boundedAllocator) Free(b []byte) {
-	a.used -= len(b)
-	memory.DefaultAllocator.Free(b)
 }

@@ -1,4 +1,11 @@
-package journal
+// Package ipcsafe decodes Arrow IPC streams from outside (journal files,
+// Kafka messages) without trusting them: arrow-go sizes slices and buffers
+// from lengths inside the metadata, so a malformed stream could make it
+// exhaust memory (a fatal error, not a recoverable panic) or recurse
+// without end. Check bounds every vector the reader sizes allocations from,
+// and Decode caps each allocation and turns any remaining panic into an
+// error.
+package ipcsafe
 
 import (
 	"encoding/binary"
@@ -7,13 +14,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	flatbuffers "github.com/google/flatbuffers/go"
 )
-
-// arrow-go trusts the vector lengths inside IPC metadata and sizes slices
-// and buffers from them, so a malformed stream can make it exhaust memory
-// (a fatal error, not a recoverable panic) or recurse without end. Frames
-// are checksummed, so this only matters for tampered files, but Fetch must
-// never crash the process: checkIPC bounds every vector the reader sizes
-// allocations from, and limitAllocator caps each allocation.
 
 const (
 	maxFieldDepth = 64
@@ -34,8 +34,8 @@ type fbChecker struct {
 	budget int // tables left to visit, bounded by the buffer size
 }
 
-// checkIPC walks the metadata of every message of an IPC stream.
-func checkIPC(stream []byte) error {
+// Check walks the metadata of every message of an IPC stream.
+func Check(stream []byte) error {
 	for len(stream) > 0 {
 		if len(stream) < 4 {
 			return fmt.Errorf("truncated message length")
