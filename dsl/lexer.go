@@ -70,6 +70,7 @@ type lexError struct {
 type scanner struct {
 	filename string
 	src      []byte
+	text     string // src as a string: token values are slices of it
 	off      int
 	line     int
 	lineOff  int // offset of the first byte of the current line
@@ -78,7 +79,7 @@ type scanner struct {
 }
 
 func scan(filename string, src []byte) ([]lexer.Token, []lexError) {
-	s := &scanner{filename: filename, src: src, line: 1, toks: make([]lexer.Token, 0, len(src)/4+1)}
+	s := &scanner{filename: filename, src: src, text: string(src), line: 1, toks: make([]lexer.Token, 0, len(src)/4+1)}
 	if i := bytes.IndexByte(src, 0); i >= 0 {
 		// The printer relies on NUL never occurring in source.
 		line := bytes.Count(src[:i], []byte("\n")) + 1
@@ -104,7 +105,7 @@ func (s *scanner) errorf(start, end lexer.Position, format string, args ...any) 
 }
 
 func (s *scanner) emit(typ lexer.TokenType, start int) {
-	s.toks = append(s.toks, lexer.Token{Type: typ, Value: string(s.src[start:s.off]), Pos: s.pos(start)})
+	s.toks = append(s.toks, lexer.Token{Type: typ, Value: s.text[start:s.off], Pos: s.pos(start)})
 }
 
 func (s *scanner) newline() {
@@ -140,7 +141,7 @@ func (s *scanner) run() {
 			for end > start && s.src[end-1] == '\r' {
 				end--
 			}
-			s.toks = append(s.toks, lexer.Token{Type: tokComment, Value: string(s.src[start:end]), Pos: s.pos(start)})
+			s.toks = append(s.toks, lexer.Token{Type: tokComment, Value: s.text[start:end], Pos: s.pos(start)})
 		case isLetter(c):
 			for s.off < len(s.src) && (isLetter(s.src[s.off]) || isDigit(s.src[s.off])) {
 				s.off++
@@ -301,7 +302,7 @@ func (s *scanner) checkNoUnit(start int) {
 		s.off++
 	}
 	s.errorf(s.pos(unitStart), s.pos(s.off), "unexpected %q after number %q", string(s.src[unitStart:s.off]), string(s.src[start:unitStart]))
-	s.toks[len(s.toks)-1].Value = string(s.src[start:s.off])
+	s.toks[len(s.toks)-1].Value = s.text[start:s.off]
 }
 
 // str scans a "..." string and checks its escapes and interpolations.
@@ -431,11 +432,11 @@ func (s *scanner) rawStr() {
 	}
 	if s.off >= len(s.src) {
 		s.errorf(startPos, s.pos(s.off), "unterminated raw string (a raw string ends with a backquote)")
-		s.toks = append(s.toks, lexer.Token{Type: tokRawString, Value: string(s.src[start:s.off]), Pos: startPos})
+		s.toks = append(s.toks, lexer.Token{Type: tokRawString, Value: s.text[start:s.off], Pos: startPos})
 		return
 	}
 	s.off++
-	s.toks = append(s.toks, lexer.Token{Type: tokRawString, Value: string(s.src[start:s.off]), Pos: lexer.Position{
+	s.toks = append(s.toks, lexer.Token{Type: tokRawString, Value: s.text[start:s.off], Pos: lexer.Position{
 		Filename: s.filename, Offset: start, Line: startLine, Column: start - startLineOff + 1,
 	}})
 }
