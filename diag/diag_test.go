@@ -128,3 +128,15 @@ func TestSuggest(t *testing.T) {
 		t.Errorf("tie: %q / %q", a, b)
 	}
 }
+
+func TestTextAtEndOfFile(t *testing.T) {
+	src := []byte("const x = (1\n")
+	var b bytes.Buffer
+	if err := Text(&b, Diagnostics{Errorf(rng("e.recon", 2, 1, len(src), 0), "unexpected end of file")}, map[string][]byte{"e.recon": src}); err != nil {
+		t.Fatal(err)
+	}
+	want := "e.recon:2:1: unexpected end of file\n    2 |\n      | ^\n"
+	if b.String() != want {
+		t.Errorf("got %q, want %q", b.String(), want)
+	}
+}

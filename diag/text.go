@@ -85,7 +85,7 @@ func writeSnippet(b *bytes.Buffer, r Range, src []byte) {
 	num := fmt.Sprintf("%d", r.Start.Line)
 	width := max(5, len(num))
 	expanded := bytes.ReplaceAll(line, []byte("\t"), []byte(strings.Repeat(" ", tabWidth)))
-	fmt.Fprintf(b, "%*s | %s\n", width, num, bytes.TrimRight(expanded, " "))
+	fmt.Fprintf(b, "%s\n", bytes.TrimRight(fmt.Appendf(nil, "%*s | %s", width, num, expanded), " "))
 
 	from := r.Start.Offset
 	to := r.End.Offset
