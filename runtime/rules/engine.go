@@ -308,3 +308,15 @@ func (e *Engine) Close() error {
 	e.rules, e.routes, e.outbox = nil, nil, nil
 	return nil
 }
+
+// maxTime is the largest event or evaluation time any rule has seen.
+func (e *Engine) maxTime() time.Time {
+	t := int64(none)
+	for _, r := range e.rules {
+		t = max(t, r.maxSeen, r.evalMax)
+	}
+	if t == none {
+		return time.Time{}
+	}
+	return time.Unix(0, t)
+}

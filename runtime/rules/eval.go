@@ -18,6 +18,9 @@ const (
 	flapHigh    = 1.25
 )
 
+// maxCatchUp bounds the window ends one Eval works through for a rule.
+const maxCatchUp = 1_000_000
+
 // ingestRows appends the rows sel of b that pass the rule's filter to their
 // groups.
 func (r *rule) ingestRows(b *batch, sel []int32) {
@@ -111,6 +114,11 @@ func (r *rule) advance(out []alert.Event) []alert.Event {
 	}
 	if r.next == none {
 		r.next = floorDiv(r.start, r.every)*r.every + r.every
+	}
+	if behind := (wm - r.next) / r.every; behind > maxCatchUp {
+		// After a long gap (an engine stopped for weeks, a hole in the
+		// archive) evaluate only the last maxCatchUp window ends.
+		r.next += (behind - maxCatchUp) * r.every
 	}
 	for r.next <= wm {
 		out = r.tick(r.next, out)

@@ -178,6 +178,9 @@ func unquote(v string) string {
 	return v
 }
 
+// maxSeriesValues bounds the samples one series line expands to.
+const maxSeriesValues = 1_000_000
+
 // expandValues expands series values: N, _ (no sample), NxK (K+1 times N),
 // A+BxK / A-BxK (K+1 values from A in steps of B), as promtool does.
 func expandValues(words []string) ([]float64, error) {
@@ -191,8 +194,8 @@ func expandValues(words []string) ([]float64, error) {
 		n := 0
 		if hasRep {
 			var err error
-			if n, err = strconv.Atoi(rep); err != nil || n < 0 {
-				return nil, fmt.Errorf("value %q: want NxK with a count K", w)
+			if n, err = strconv.Atoi(rep); err != nil || n < 0 || n > maxSeriesValues-len(out) {
+				return nil, fmt.Errorf("value %q: want NxK with a count K (at most %d values per series)", w, maxSeriesValues)
 			}
 		}
 		step := 0.0

@@ -2,9 +2,11 @@ package rules
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/gob"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io/fs"
 	"math"
 	"os"
@@ -16,6 +18,15 @@ import (
 
 // StateFile is the name of the state snapshot under Options.DataDir.
 const StateFile = "rules.state"
+
+// The state file is stateMagic, a CRC-32C of the rest, then the gob
+// encoded snapshot.
+const (
+	stateMagic  = "RCNRULE1"
+	stateHeader = 12
+)
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
 // snapshotVersion is bumped when the snapshot layout changes; an unknown
 // version is refused (the engine does not guess).
@@ -125,10 +136,14 @@ func (e *Engine) Save() error {
 		s.Rules = append(s.Rules, rs)
 	}
 	var buf bytes.Buffer
+	buf.Write(make([]byte, stateHeader))
 	if err := gob.NewEncoder(&buf).Encode(&s); err != nil {
 		return fmt.Errorf("rules: encode state: %w", err)
 	}
-	if err := writeAtomic(filepath.Join(e.opts.DataDir, StateFile), buf.Bytes()); err != nil {
+	data := buf.Bytes()
+	copy(data, stateMagic)
+	binary.LittleEndian.PutUint32(data[8:], crc32.Checksum(data[stateHeader:], crcTable))
+	if err := writeAtomic(filepath.Join(e.opts.DataDir, StateFile), data); err != nil {
 		return fmt.Errorf("rules: save state: %w", err)
 	}
 	return nil
@@ -179,8 +194,12 @@ func (e *Engine) restore() error {
 	if err != nil {
 		return fmt.Errorf("rules: read state: %w", err)
 	}
+	if len(data) < stateHeader || string(data[:8]) != stateMagic ||
+		binary.LittleEndian.Uint32(data[8:]) != crc32.Checksum(data[stateHeader:], crcTable) {
+		return fmt.Errorf("rules: state %s is damaged (bad header or checksum): move it away to start with empty state", path)
+	}
 	var s snapshot
-	if err := gob.NewDecoder(bytes.NewReader(data)).Decode(&s); err != nil {
+	if err := gob.NewDecoder(bytes.NewReader(data[stateHeader:])).Decode(&s); err != nil {
 		return fmt.Errorf("rules: state %s is corrupt (%w): move it away to start with empty state", path, err)
 	}
 	if s.Version != snapshotVersion {
