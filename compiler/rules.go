@@ -370,11 +370,11 @@ const (
 
 var ruleAttrs = []string{ruleWindow, ruleNotify, ruleRepeat, ruleLateness, ruleFlapping, ruleDescription}
 
-// DefaultWindow is a rule's window when it declares none.
-var DefaultWindow = plan.Window{Kind: "tumbling", Size: plan.Duration(time.Minute)}
+// defaultWindow is a rule's window when it declares none.
+var defaultWindow = plan.Window{Kind: "tumbling", Size: plan.Duration(time.Minute)}
 
 func (c *compiler) rule(r *dsl.Rule) (plan.Rule, bool) {
-	pr := plan.Rule{Name: r.Name.Name, Window: DefaultWindow, Pos: c.pos(r.Range())}
+	pr := plan.Rule{Name: r.Name.Name, Window: defaultWindow, Pos: c.pos(r.Range())}
 	ok := true
 	seen := map[string]diag.Range{}
 	once := func(item string, rng diag.Range) bool {
@@ -570,17 +570,17 @@ func (c *compiler) window(e dsl.Expr) (plan.Window, bool) {
 	call, ok := e.(*dsl.CallExpr)
 	if !ok {
 		c.errorf(e.Range(), "window wants tumbling(size), sliding(size, every) or count(n)")
-		return DefaultWindow, false
+		return defaultWindow, false
 	}
 	name := call.Func.Name
 	want := map[string]int{"tumbling": 1, "sliding": 2, "count": 1}[name]
 	if want == 0 {
 		c.errorf(call.Func.Range(), "unknown window %q%s (use tumbling(size), sliding(size, every) or count(n))", name, didYouMean(name, windowKinds))
-		return DefaultWindow, false
+		return defaultWindow, false
 	}
 	if len(call.Args) != want {
 		c.errorf(call.Range(), "%s takes %s, got %d", name, plural(want, want), len(call.Args))
-		return DefaultWindow, false
+		return defaultWindow, false
 	}
 	switch name {
 	case "tumbling":
@@ -591,17 +591,17 @@ func (c *compiler) window(e dsl.Expr) (plan.Window, bool) {
 		every, ok2 := c.positiveDuration(call.Args[1], "sliding every")
 		if ok1 && ok2 && every > size {
 			c.errorf(call.Args[1].Range(), "sliding: every (%s) must not exceed the size (%s)", FormatDuration(every), FormatDuration(size))
-			return DefaultWindow, false
+			return defaultWindow, false
 		}
 		return plan.Window{Kind: name, Size: plan.Duration(size), Every: plan.Duration(every)}, ok1 && ok2
 	}
 	v, ok := c.eval(call.Args[0], nil)
 	if !ok {
-		return DefaultWindow, false
+		return defaultWindow, false
 	}
 	if v.kind != kInt || v.num <= 0 {
 		c.errorf(v.rng, "count wants a positive number of samples, got %s", v.text())
-		return DefaultWindow, false
+		return defaultWindow, false
 	}
 	return plan.Window{Kind: name, Count: v.num}, true
 }

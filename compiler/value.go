@@ -105,17 +105,11 @@ func (v value) text() string {
 	return "?"
 }
 
-// attrError builds the diagnostic about an attribute value.
-func attrError(r diag.Range, format string, args ...any) *diag.Diagnostic {
-	return diag.Errorf(r, format, args...)
-}
-
-// convert turns v into the Go value of field f of module mod, checking its
-// type, allowed values and range. owner names the module in messages
-// ("tcp", "common").
+// convert turns v into the Go value of field f, checking its type,
+// allowed values and range. owner names the module in messages ("tcp").
 func convert(owner string, f module.Field, v value) (any, diag.Diagnostics) {
 	wrongType := func(got value) diag.Diagnostics {
-		return diag.Diagnostics{attrError(got.rng, "attribute %q of %s wants %s, got %s", f.Name, owner, f.Type, got.describe())}
+		return diag.Diagnostics{diag.Errorf(got.rng, "attribute %q of %s wants %s, got %s", f.Name, owner, f.Type, got.describe())}
 	}
 	switch f.Type {
 	case module.TypeString:
@@ -166,7 +160,7 @@ func convert(owner string, f module.Field, v value) (any, diag.Diagnostics) {
 			return nil, wrongType(v)
 		}
 		if v.num < 0 {
-			return nil, diag.Diagnostics{attrError(v.rng, "attribute %q of %s must not be negative, got %s", f.Name, owner, v.text())}
+			return nil, diag.Diagnostics{diag.Errorf(v.rng, "attribute %q of %s must not be negative, got %s", f.Name, owner, v.text())}
 		}
 		if d := checkRange(owner, f, float64(v.num), v); d != nil {
 			return nil, diag.Diagnostics{d}
@@ -185,7 +179,7 @@ func convert(owner string, f module.Field, v value) (any, diag.Diagnostics) {
 		var ds diag.Diagnostics
 		for _, e := range elems {
 			if e.kind != kString {
-				ds = ds.Append(attrError(e.rng, "attribute %q of %s wants a list of strings, got %s in the list", f.Name, owner, e.describe()))
+				ds = ds.Append(diag.Errorf(e.rng, "attribute %q of %s wants a list of strings, got %s in the list", f.Name, owner, e.describe()))
 				continue
 			}
 			if d := checkEnum(owner, f, e); d != nil {
@@ -213,7 +207,7 @@ func convert(owner string, f module.Field, v value) (any, diag.Diagnostics) {
 				// Numbers and booleans in a string map are kept as written.
 				out[k.name] = e.text()
 			default:
-				ds = ds.Append(attrError(e.rng, "attribute %q of %s wants string values, got %s for key %q", f.Name, owner, e.describe(), k.name))
+				ds = ds.Append(diag.Errorf(e.rng, "attribute %q of %s wants string values, got %s for key %q", f.Name, owner, e.describe(), k.name))
 			}
 		}
 		if ds.HasErrors() {
@@ -221,7 +215,7 @@ func convert(owner string, f module.Field, v value) (any, diag.Diagnostics) {
 		}
 		return out, nil
 	}
-	return nil, diag.Diagnostics{attrError(v.rng, "attribute %q of %s has an unsupported type %v", f.Name, owner, f.Type)}
+	return nil, diag.Diagnostics{diag.Errorf(v.rng, "attribute %q of %s has an unsupported type %v", f.Name, owner, f.Type)}
 }
 
 func checkEnum(owner string, f module.Field, v value) *diag.Diagnostic {
@@ -241,7 +235,7 @@ func checkEnum(owner string, f module.Field, v value) *diag.Diagnostic {
 	if s := diag.Suggest(v.str, f.Enum); s != "" {
 		msg += fmt.Sprintf("; did you mean %q?", s)
 	}
-	return attrError(v.rng, "%s", msg)
+	return diag.Errorf(v.rng, "%s", msg)
 }
 
 // checkRange checks x against f's bounds (seconds for durations, bytes for
@@ -257,10 +251,10 @@ func checkRange(owner string, f module.Field, x float64, v value) *diag.Diagnost
 		return strconv.FormatFloat(b, 'g', -1, 64)
 	}
 	if f.Min != nil && x < *f.Min {
-		return attrError(v.rng, "attribute %q of %s must be at least %s, got %s", f.Name, owner, bound(*f.Min), v.text())
+		return diag.Errorf(v.rng, "attribute %q of %s must be at least %s, got %s", f.Name, owner, bound(*f.Min), v.text())
 	}
 	if f.Max != nil && x > *f.Max {
-		return attrError(v.rng, "attribute %q of %s must be at most %s, got %s", f.Name, owner, bound(*f.Max), v.text())
+		return diag.Errorf(v.rng, "attribute %q of %s must be at most %s, got %s", f.Name, owner, bound(*f.Max), v.text())
 	}
 	return nil
 }
