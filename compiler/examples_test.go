@@ -119,3 +119,45 @@ func TestSpecExamples(t *testing.T) {
 		}
 	}
 }
+
+// TestFormatTestdata checks that `reconc fmt` is idempotent on every test
+// file of this package that parses, and keeps its comments.
+func TestFormatTestdata(t *testing.T) {
+	var files []string
+	for _, pattern := range []string{"testdata/*/*.recon", "testdata/*/inc/*.recon"} {
+		m, err := filepath.Glob(pattern)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, m...)
+	}
+	parsed := 0
+	for _, path := range files {
+		src, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, ds := dsl.Parse(path, src)
+		if ds.HasErrors() {
+			continue // syntax error cases
+		}
+		parsed++
+		once := dsl.Format(f)
+		f2, ds := dsl.Parse(path, once)
+		if ds.HasErrors() {
+			t.Errorf("%s: formatted output does not parse: %v", path, ds)
+			continue
+		}
+		if twice := dsl.Format(f2); !bytes.Equal(once, twice) {
+			t.Errorf("%s: formatting is not idempotent", path)
+		}
+		for _, c := range f.Comments {
+			if !bytes.Contains(once, []byte(c.Text)) {
+				t.Errorf("%s: comment %q lost", path, c.Text)
+			}
+		}
+	}
+	if parsed < 80 {
+		t.Errorf("only %d test files parsed", parsed)
+	}
+}
