@@ -261,7 +261,11 @@ func (k *checker) binary(e *dsl.BinaryExpr) (*plan.Expr, typ, bool) {
 			return nil, 0, false
 		}
 		return out, tBool, true
-	case dsl.OpAdd, dsl.OpSub, dsl.OpMul, dsl.OpDiv, dsl.OpMod:
+	case dsl.OpMod:
+		// The plan's expressions (plan.Expr) have no remainder.
+		c.errorf(e.OpRange(), "operator %% is not supported in rules (use + - * /)")
+		return nil, 0, false
+	case dsl.OpAdd, dsl.OpSub, dsl.OpMul, dsl.OpDiv:
 		if tx != tNum || ty != tNum {
 			c.errorf(e.OpRange(), "operator %s wants numbers, got %s and %s", e.Op, tx, ty)
 			return nil, 0, false
