@@ -5,7 +5,6 @@
 package diag
 
 import (
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -225,13 +224,4 @@ func (e diagError) Unwrap() []error {
 		out[i] = d
 	}
 	return out
-}
-
-// AsDiagnostics returns the diagnostics an error returned by Err carries.
-func AsDiagnostics(err error) (Diagnostics, bool) {
-	var de diagError
-	if errors.As(err, &de) {
-		return de.ds, true
-	}
-	return nil, false
 }

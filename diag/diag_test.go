@@ -54,9 +54,6 @@ func TestErrIsNilWithoutErrors(t *testing.T) {
 	if err == nil || !errors.As(err, &d) || d.Summary != "boom" {
 		t.Fatalf("Err() = %v, want the error diagnostic", err)
 	}
-	if got, ok := AsDiagnostics(err); !ok || len(got) != 1 {
-		t.Errorf("AsDiagnostics = %v, %v", got, ok)
-	}
 }
 
 func TestSortAndOnePerLine(t *testing.T) {

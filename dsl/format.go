@@ -228,14 +228,15 @@ func braces(open, close, openTrail string, entries []entry) string {
 
 func (p *printer) file(f *File) string {
 	var b strings.Builder
-	var prev Decl  // previous declaration printed, nil at the start
+	var prev Decl  // previous declaration printed, nil at the start or after a comment
 	prevLine := 0  // source line where the previous element ended
 	prevText := "" // previous declaration as printed
 	for i, d := range f.Decls {
 		start := d.(posNode).start()
-		// The comments before the declaration.
-		for _, c := range p.takeBefore(start.Offset) {
-			if prevLine > 0 && (c.Pos.Line > prevLine+1 || prev != nil && !groupable(prev, prevText, d, p.peekDecl(d))) {
+		leading := p.takeBefore(start.Offset)
+		text := p.decl(d)
+		for _, c := range leading {
+			if prevLine > 0 && (c.Pos.Line > prevLine+1 || prev != nil && !groupable(prev, prevText, d, text)) {
 				b.WriteByte('\n')
 			}
 			b.WriteString(c.Text)
@@ -243,7 +244,6 @@ func (p *printer) file(f *File) string {
 			prevLine = c.EndPos.Line
 			prev = nil
 		}
-		text := p.decl(d)
 		if prevLine > 0 && (start.Line > prevLine+1 || prev != nil && !groupable(prev, prevText, d, text)) {
 			b.WriteByte('\n')
 		}
@@ -280,20 +280,10 @@ func (p *printer) file(f *File) string {
 	return b.String()
 }
 
-// peekDecl is a placeholder text for a declaration not printed yet, enough
-// for groupable: a one-line declaration prints without a line break.
-func (p *printer) peekDecl(d Decl) string {
-	s := d.(posNode)
-	if s.start().Line == s.end().Line {
-		return ""
-	}
-	return "\n"
-}
-
 // groupable reports whether two declarations stay on consecutive lines:
 // one-line pipeline, include and const declarations of the same kind.
 func groupable(a Decl, aText string, b Decl, bText string) bool {
-	if strings.Contains(aText, "\n") || strings.Contains(bText, "\n") {
+	if strings.ContainsAny(aText, "\n"+rawNewline) || strings.ContainsAny(bText, "\n"+rawNewline) {
 		return false
 	}
 	switch a.(type) {
