@@ -405,3 +405,23 @@ func TestHTTPSAgainstPlainServer(t *testing.T) {
 		t.Fatalf("result %+v", o.res)
 	}
 }
+
+// A target given by name: the lookup is timed, and ip_version picks the family.
+func TestNameTarget(t *testing.T) {
+	port := serveHTTP(t, text(200, "ok"))
+	chk := netchecktest.Check(t, httpsource.Spec, "localhost", timeout, module.Attrs{
+		"url": "http://www.example.invalid:" + strconv.Itoa(port) + "/", "ip_version": "ipv4"})
+	o := runOnce(t, chk)
+	if o.res.Status != sample.OK {
+		t.Fatalf("result %+v", o.res)
+	}
+	if v, ok := o.vals["resolve"]; !ok || v <= 0 {
+		t.Fatalf("resolve = %v (present %v)", v, ok)
+	}
+	chk = netchecktest.Check(t, httpsource.Spec, "127.0.0.1", timeout, module.Attrs{
+		"url": "http://www.example.invalid:" + strconv.Itoa(port) + "/", "ip_version": "ipv6"})
+	o = runOnce(t, chk)
+	if o.res.Status != sample.Critical || o.res.Available || !strings.Contains(o.res.Message, "address") {
+		t.Fatalf("IPv4 target with ip_version ipv6: result %+v", o.res)
+	}
+}
