@@ -19,7 +19,6 @@ const (
 	tNum typ = iota + 1
 	tStr
 	tBool
-	tTime
 )
 
 func (t typ) String() string {
@@ -30,16 +29,15 @@ func (t typ) String() string {
 		return "string"
 	case tBool:
 		return "bool"
-	case tTime:
-		return "timestamp"
 	}
 	return "invalid"
 }
 
 // columns are the sample columns of design §3.1 a rule may use; labels is
-// reached through labels["k"].
+// reached through labels["k"]. In expressions ts is a number: seconds since
+// the Unix epoch.
 var columns = map[string]typ{
-	"ts": tTime, "pipeline": tStr, "source": tStr, "module": tStr, "target": tStr,
+	"ts": tNum, "pipeline": tStr, "source": tStr, "module": tStr, "target": tStr,
 	"metric": tStr, "text": tStr, "unit": tStr, "node": tStr, "value": tNum,
 }
 
@@ -231,19 +229,13 @@ func (k *checker) binary(e *dsl.BinaryExpr) (*plan.Expr, typ, bool) {
 			return nil, 0, false
 		}
 		return out, tBool, true
-	case dsl.OpEq, dsl.OpNe:
-		if tx != ty {
-			c.errorf(e.OpRange(), "cannot compare %s with %s", tx, ty)
-			return nil, 0, false
-		}
-		return out, tBool, true
-	case dsl.OpLt, dsl.OpLe, dsl.OpGt, dsl.OpGe:
+	case dsl.OpEq, dsl.OpNe, dsl.OpLt, dsl.OpLe, dsl.OpGt, dsl.OpGe:
 		if tx != ty {
 			c.errorf(e.OpRange(), "cannot compare %s with %s", tx, ty)
 			return nil, 0, false
 		}
 		if tx == tBool {
-			c.errorf(e.OpRange(), "operator %s cannot order booleans", e.Op)
+			c.errorf(e.OpRange(), "operator %s cannot compare booleans (use and, or, not)", e.Op)
 			return nil, 0, false
 		}
 		return out, tBool, true
