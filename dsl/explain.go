@@ -203,7 +203,8 @@ func (s *syntax) explain() (int, string) {
 	if !startsExpr(t) && len(st) > 0 {
 		closer := t.Value == "}" || t.Value == "]" || t.Value == ")"
 		if prev.Type == tokPunct && (prev.Value == "=" || binaryOps[prev.Value] || prev.Value == "," && !closer) ||
-			prev.Type == tokIdent && (prev.Value == "where" || prev.Value == "when" || prev.Value == "for" || prev.Value == "within") {
+			prev.Type == tokIdent && (prev.Value == "where" || prev.Value == "when" || prev.Value == "for" || prev.Value == "within") ||
+			prev.Type == tokKeyword && prev.Value == "not" || prev.Type == tokPunct && prev.Value == "!" {
 			if prev.Value == "=" && s.tok(i-2).Value == "from" {
 				return i, fmt.Sprintf("expected a source name, `module(NAME)` or `*` after `from =`, found %s", describe(t))
 			}
@@ -221,11 +222,17 @@ func (s *syntax) explain() (int, string) {
 	if t.Type == tokEOF {
 		return i, fmt.Sprintf("unexpected end of file: `%s` opened at %s is not closed", top.tok.Value, at(top.tok.Pos))
 	}
+	// A bracket left open before the next attribute or declaration.
+	if top.kind != "block" && top.kind != "rule" && top.kind != "map" && t.Pos.Line > prev.Pos.Line &&
+		t.Type == tokIdent && (next.Value == "=" || isDeclKeyword(t.Value)) {
+		closer := map[string]string{"(": ")", "[": "]"}[top.tok.Value]
+		return i, fmt.Sprintf("expected `%s` to close the `%s` opened at %s, found %s", closer, top.tok.Value, at(top.tok.Pos), describe(t))
+	}
 	switch top.kind {
 	case "block", "rule", "map":
 		return s.inBlock(top)
 	case "list":
-		if t.Value == "}" || t.Value == ")" || isDeclKeyword(t.Value) && t.Pos.Line > top.tok.Pos.Line {
+		if t.Value == "}" || t.Value == ")" {
 			return i, fmt.Sprintf("expected `]` to close the list opened at %s, found %s", at(top.tok.Pos), describe(t))
 		}
 		if endsExpr(prev) {
