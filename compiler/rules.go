@@ -311,8 +311,6 @@ func (k *checker) call(e *dsl.CallExpr) (*plan.Expr, typ, bool) {
 			continue
 		}
 		switch {
-		case name == "count":
-			// count(x) counts the samples where x is present: any type.
 		case name == "quantile" && i == 0:
 			if pa.Op != "num" || t != tNum {
 				c.errorf(a.Range(), "quantile wants a constant number between 0 and 1 as q")
