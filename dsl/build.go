@@ -43,11 +43,20 @@ func Parse(filename string, src []byte) (*File, diag.Diagnostics) {
 		d := b.syntaxError(err)
 		// After a lexer error the parser often fails as a consequence:
 		// keep its error only when it comes first.
-		if len(lexErrs) == 0 || d.Subject.Start.Offset < lexErrs[0].pos.Offset {
+		if d.Subject == nil || d.Subject.Start.Offset < firstOffset(lexErrs) {
 			ds = ds.Append(d)
 		}
 	}
 	return nil, ds.RemoveMultiples()
+}
+
+// firstOffset returns the offset of the earliest lexer error, or MaxInt.
+func firstOffset(errs []lexError) int {
+	first := math.MaxInt
+	for _, e := range errs {
+		first = min(first, e.pos.Offset)
+	}
+	return first
 }
 
 // builder turns the grammar tree into the AST.
