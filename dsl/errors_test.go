@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/reconmon/recon/diag"
 )
 
 // errorComment is an expected error written in a test file:
@@ -90,5 +92,22 @@ func TestErrorsAreSortedOnePerLine(t *testing.T) {
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestErrorRendering shows a syntax error the way reconc prints it: the
+// message, the numbered source line and a caret under the offending token.
+func TestErrorRendering(t *testing.T) {
+	src := []byte("source ssh tcp {\n\tport 22\n}\n")
+	_, ds := Parse("web.recon", src)
+	var b strings.Builder
+	if err := diag.Text(&b, ds, map[string][]byte{"web.recon": src}); err != nil {
+		t.Fatal(err)
+	}
+	want := "web.recon:2:7: expected `=` after attribute name `port`, found `22`\n" +
+		"    2 |     port 22\n" +
+		"      |          ^^\n"
+	if b.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
 	}
 }
