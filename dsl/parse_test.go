@@ -119,3 +119,22 @@ rule slow {
 		t.Errorf("index covers %q", text(src, idx))
 	}
 }
+
+// TestRangesStopBeforeComments: a node's range ends at its last token,
+// not at the comment or blank lines after it.
+func TestRangesStopBeforeComments(t *testing.T) {
+	src := "rule r {\n  from = web # which\n\n  critical when x > 1 for 2m // slow\n} # end\nconst c = 1 # one\n"
+	f := mustParse(t, "r.recon", []byte(src))
+	rule := f.Decls[0].(*Rule)
+	for n, want := range map[Node]string{
+		rule:               "rule r {\n  from = web # which\n\n  critical when x > 1 for 2m // slow\n}",
+		rule.Body.Items[0]: "from = web",
+		rule.Body.Items[1]: "critical when x > 1 for 2m",
+		f.Decls[1]:         "const c = 1",
+		f.Comments[0]:      "# which",
+	} {
+		if got := text(src, n); got != want {
+			t.Errorf("range covers %q, want %q", got, want)
+		}
+	}
+}
