@@ -363,7 +363,8 @@ func (c *compiler) streamClone(s *dsl.Stream, a *dsl.Attr, ps *plan.Stream) bool
 	}
 	src, ok := c.sourceByName[id.Name]
 	if !ok {
-		c.errorf(id.Range(), "unknown source %q%s", id.Name, didYouMean(id.Name, names(c.sourceByName)))
+		d := c.errorf(id.Range(), "unknown source %q%s", id.Name, didYouMean(id.Name, names(c.sourceByName)))
+		d.Detail = c.declaredAs(id.Name)
 		return false
 	}
 	if spec, known := c.opts.Registry.Lookup(module.KindSource, src.Module.Name); known && spec.Passive {

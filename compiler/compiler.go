@@ -277,6 +277,29 @@ func (c *compiler) sourceOrStream(name string) dsl.Node {
 	return nil
 }
 
+// declaredAs says what else name is declared as, for the detail of an
+// unknown reference ("pager is a sink, declared at x.recon:9:6"); "" when
+// it is nothing.
+func (c *compiler) declaredAs(name string) string {
+	var what string
+	var at diag.Range
+	switch {
+	case c.sourceByName[name] != nil:
+		what, at = "a source", c.sourceByName[name].Name.Range()
+	case c.streamByName[name] != nil:
+		what, at = "a stream", c.streamByName[name].Name.Range()
+	case c.sinkByName[name] != nil:
+		what, at = "a sink", c.sinkByName[name].Name.Range()
+	case c.ruleByName[name] != nil:
+		what, at = "a rule", c.ruleByName[name].Name.Range()
+	case c.consts[name] != nil:
+		what, at = "a constant", c.consts[name].decl.Name.Range()
+	default:
+		return ""
+	}
+	return fmt.Sprintf("%s is %s, declared at %s", name, what, at)
+}
+
 // dup reports a second declaration at second; the detail points at the
 // first one.
 func (c *compiler) dup(what string, second, first diag.Range, format string, args ...any) {

@@ -455,7 +455,8 @@ func (c *compiler) ruleFrom(f *dsl.From, pr *plan.Rule) bool {
 		case s.Name != nil:
 			if c.sourceOrStream(s.Name.Name) == nil {
 				cands := append(names(c.sourceByName), names(c.streamByName)...)
-				c.errorf(s.Name.Range(), "unknown source or stream %q%s", s.Name.Name, didYouMean(s.Name.Name, cands))
+				d := c.errorf(s.Name.Range(), "unknown source or stream %q%s", s.Name.Name, didYouMean(s.Name.Name, cands))
+				d.Detail = c.declaredAs(s.Name.Name)
 				ok = false
 				continue
 			}
@@ -623,7 +624,8 @@ func (c *compiler) notify(e dsl.Expr, pr *plan.Rule) bool {
 			ok = false
 			continue
 		case !known:
-			c.errorf(id.Range(), "unknown sink %q%s", id.Name, didYouMean(id.Name, c.sinkNames()))
+			d := c.errorf(id.Range(), "unknown sink %q%s", id.Name, didYouMean(id.Name, c.sinkNames()))
+			d.Detail = c.declaredAs(id.Name)
 			ok = false
 			continue
 		case !isAlertSink(kind):
