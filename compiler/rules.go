@@ -170,7 +170,10 @@ func (k *checker) ident(id *dsl.Ident) (*plan.Expr, typ, bool) {
 	for col := range columns {
 		cands = append(cands, col)
 	}
-	c.errorf(id.Range(), "unknown column or constant %q%s", id.Name, didYouMean(id.Name, cands))
+	d := c.errorf(id.Range(), "unknown column or constant %q%s", id.Name, didYouMean(id.Name, cands))
+	if as := c.declaredAs(id.Name); as != "" {
+		d.Detail = fmt.Sprintf("%s; to compare with its name, quote it: \"%s\"", as, id.Name)
+	}
 	return nil, 0, false
 }
 
