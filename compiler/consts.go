@@ -1,6 +1,7 @@
 package compiler
 
 import (
+	"fmt"
 	"strings"
 	"time"
 
@@ -47,11 +48,21 @@ func (c *compiler) constValue(name string, chain []string) (value, bool) {
 	return cd.val, cd.ok
 }
 
-// constRef resolves a reference to a constant.
-func (c *compiler) constRef(id *dsl.Ident, chain []string) (value, bool) {
+// constRef resolves a reference to a constant; inString is set for a
+// ${name} inside a string.
+func (c *compiler) constRef(id *dsl.Ident, chain []string, inString bool) (value, bool) {
 	cd, ok := c.consts[id.Name]
 	if !ok {
-		c.errorf(id.Range(), "unknown constant %q%s", id.Name, didYouMean(id.Name, names(c.consts)))
+		suggestion := didYouMean(id.Name, names(c.consts))
+		d := c.errorf(id.Range(), "unknown constant %q%s", id.Name, suggestion)
+		d.Detail = c.declaredAs(id.Name)
+		switch {
+		case d.Detail != "" || suggestion != "":
+		case inString:
+			d.Detail = fmt.Sprintf("write \\${%s} for the text ${%s}; a constant is declared with `const %s = …`", id.Name, id.Name, id.Name)
+		default:
+			d.Detail = fmt.Sprintf("write \"%s\" for the text %s; a constant is declared with `const %s = …`", id.Name, id.Name, id.Name)
+		}
 		return value{}, false
 	}
 	if cd.state == resolving {
@@ -131,7 +142,7 @@ func (c *compiler) eval(e dsl.Expr, chain []string) (value, bool) {
 		}
 		return v, ok
 	case *dsl.Ident:
-		return c.constRef(e, chain)
+		return c.constRef(e, chain, false)
 	case *dsl.ParenExpr:
 		inner, ok := c.eval(e.X, chain)
 		inner.rng = v.rng
@@ -181,7 +192,7 @@ func (c *compiler) interpolate(s *dsl.StringLit, chain []string) (string, bool) 
 			b.WriteString(p.Text)
 			continue
 		}
-		v, vok := c.constRef(p.Ref, chain)
+		v, vok := c.constRef(p.Ref, chain, true)
 		if !vok {
 			ok = false
 			continue

@@ -160,7 +160,7 @@ func (k *checker) ident(id *dsl.Ident) (*plan.Expr, typ, bool) {
 		return nil, 0, false
 	}
 	if _, ok := c.consts[id.Name]; ok {
-		v, ok := c.constRef(id, nil)
+		v, ok := c.constRef(id, nil, false)
 		if !ok {
 			return nil, 0, false
 		}
