@@ -226,8 +226,7 @@ func TestCheckTCP(t *testing.T) {
 	wantStatus(t, res, sample.Critical, "Connection refused")
 }
 
-func TestCheckHTTP(t *testing.T) {
-	plugin := needPlugin(t, "check_http")
+func TestCheckHTTPAndCurl(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/missing" {
 			http.NotFound(w, r)
@@ -237,7 +236,6 @@ func TestCheckHTTP(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	port := strconv.Itoa(srv.Listener.Addr().(*net.TCPAddr).Port)
-	base := []string{plugin, "-H", "$TARGET$", "-p", port}
 	cases := []struct {
 		name   string
 		args   []string
@@ -248,17 +246,23 @@ func TestCheckHTTP(t *testing.T) {
 		{"404", []string{"-u", "/missing"}, sample.Warning, "404 Not Found"},
 		{"content mismatch", []string{"-u", "/health", "-s", "no such text"}, sample.Critical, "string 'no such text' not found"},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			res, rec := run(t, runOpts{attrs: cmd(append(append([]string(nil), base...), c.args...)...)})
-			wantStatus(t, res, c.status, c.msg)
-			r := onePerf(t, rec, "time")
-			if r.Unit != "s" {
-				t.Fatalf("time row = %+v", r)
-			}
-			wantLabel(t, r, LabelMin, "0.000000")
-			if size := onePerf(t, rec, "size"); size.Unit != "B" || size.Value <= 0 {
-				t.Fatalf("size row = %+v", size)
+	for _, plugin := range []string{"check_http", "check_curl"} {
+		t.Run(plugin, func(t *testing.T) {
+			path := needPlugin(t, plugin)
+			for _, c := range cases {
+				t.Run(c.name, func(t *testing.T) {
+					args := append([]string{path, "-H", "$TARGET$", "-p", port}, c.args...)
+					res, rec := run(t, runOpts{attrs: cmd(args...)})
+					wantStatus(t, res, c.status, c.msg)
+					r := onePerf(t, rec, "time")
+					if r.Unit != "s" {
+						t.Fatalf("time row = %+v", r)
+					}
+					wantLabel(t, r, LabelMin, "0.000000")
+					if size := onePerf(t, rec, "size"); size.Unit != "B" || size.Value <= 0 {
+						t.Fatalf("size row = %+v", size)
+					}
+				})
 			}
 		})
 	}
