@@ -422,9 +422,9 @@ func TestTimeoutKillsProcessGroup(t *testing.T) {
 					FieldCommand: []string{p}, FieldEnv: map[string]string{"PIDS": pids},
 					FieldTimeoutStatus: c.status, FieldKillGrace: 200 * time.Millisecond,
 				},
-				timeout: 500 * time.Millisecond,
+				timeout: 1500 * time.Millisecond,
 			})
-			wantStatus(t, res, c.want, "timeout after 500ms")
+			wantStatus(t, res, c.want, "timeout after 1.5s")
 			if ReadStats().Timeouts != before+1 {
 				t.Fatal("timeout not counted")
 			}
