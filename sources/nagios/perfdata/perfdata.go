@@ -7,8 +7,9 @@
 //	PERFDATA
 //
 // Perfdata items are 'label'=value[UOM];[warn];[crit];[min];[max], separated
-// by spaces; labels may be quoted with single quotes (” is a quote inside),
-// warn and crit are Nagios ranges (10, 10:, ~:10, 10:20, @10:20).
+// by spaces; labels may be quoted with single quotes (a doubled quote stands
+// for one quote inside); warn and crit are Nagios ranges (10, 10:, ~:10,
+// 10:20, @10:20).
 //
 // The parser does not allocate once its Output has grown to the size of the
 // outputs it sees: results are slices of the input (or of the Output's own
