@@ -79,6 +79,8 @@ type checker struct {
 	scope exprScope
 	// inAgg is set while checking an aggregate's arguments.
 	inAgg bool
+	// sawAgg is set once an aggregate was checked.
+	sawAgg bool
 }
 
 func (c *compiler) checkBool(e dsl.Expr, scope exprScope) (*plan.Expr, bool) {
@@ -89,6 +91,10 @@ func (c *compiler) checkBool(e dsl.Expr, scope exprScope) (*plan.Expr, bool) {
 	}
 	if t != tBool {
 		c.errorf(e.Range(), "%s must be boolean, got %s", scope.what, t)
+		return nil, false
+	}
+	if scope.agg && !k.sawAgg {
+		c.errorf(e.Range(), "%s must use an aggregate of the window, like avg(value) > 1", scope.what)
 		return nil, false
 	}
 	return pe, true
@@ -303,7 +309,7 @@ func (k *checker) call(e *dsl.CallExpr) (*plan.Expr, typ, bool) {
 		c.errorf(e.Range(), "%s takes %s, got %d argument%s", name, plural(sig.minArgs, sig.maxArgs), len(e.Args), pluralS(len(e.Args)))
 		return nil, 0, false
 	}
-	k.inAgg = true
+	k.inAgg, k.sawAgg = true, true
 	defer func() { k.inAgg = false }()
 	out := &plan.Expr{Op: "call", Name: name}
 	ok = true
