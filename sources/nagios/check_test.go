@@ -474,6 +474,9 @@ func TestHugeOutputCapped(t *testing.T) {
 	if ReadStats().OutputTruncated != before+1 {
 		t.Fatal("truncation not counted")
 	}
+	if n := ReadStats().Running; n != 0 {
+		t.Fatalf("%d plugins still counted as running", n)
+	}
 }
 
 func TestValidate(t *testing.T) {
