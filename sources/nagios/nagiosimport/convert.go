@@ -71,7 +71,7 @@ type converter struct {
 	sources []*source
 	skipped []string
 	// ignored counts directives Recon has no equivalent for, by name.
-	ignored map[string]int
+	ignored map[string]*ignoredDirective
 	notes   []string
 }
 
@@ -95,7 +95,7 @@ func newConverter(c *config, opts Options) *converter {
 		commands:  map[string]*resolved{},
 		hosts:     map[string]*resolved{},
 		groups:    map[string]*resolved{},
-		ignored:   map[string]int{},
+		ignored:   map[string]*ignoredDirective{},
 	}
 }
 
@@ -333,12 +333,24 @@ func whyNot(typ string) string {
 	return "not converted"
 }
 
+// ignoredDirective counts the uses of a directive that is not converted
+// and remembers where it is set (the first place seen).
+type ignoredDirective struct {
+	count int
+	at    pos
+}
+
 func (cv *converter) countIgnored(r *resolved) {
 	u := used[r.obj.Type]
-	for k := range r.attrs {
-		if !u[k] && !strings.HasPrefix(k, "_") {
-			cv.ignored[k]++
+	for k, d := range r.attrs {
+		if u[k] || strings.HasPrefix(k, "_") {
+			continue
 		}
+		if ig := cv.ignored[k]; ig != nil {
+			ig.count++
+			continue
+		}
+		cv.ignored[k] = &ignoredDirective{count: 1, at: d.Pos}
 	}
 }
 

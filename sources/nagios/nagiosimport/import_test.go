@@ -163,7 +163,7 @@ func TestSiteCompiles(t *testing.T) {
 		"# not converted: define contact oncall (objects/contacts.cfg:1)",
 		"# not converted: define timeperiod workhours (objects/timeperiods.cfg:12)",
 		"# not converted: event_handler restart-postfix (objects/services.cfg:74)",
-		"notification_interval (48)",
+		"#   notification_interval (48, objects/templates.cfg:20)",
 	} {
 		if !bytes.Contains(text, []byte(want)) {
 			t.Errorf("output lacks %q", want)

@@ -36,20 +36,12 @@ func (cv *converter) render() []byte {
 			}
 			sort.Strings(names)
 			b.WriteString("# not converted: these host/service directives (notifications, retries, UI, flap\n")
-			b.WriteString("# detection and scheduling details are done by Recon rules, sinks and the scheduler):\n")
-			line := "#  "
-			for i, n := range names {
-				item := fmt.Sprintf(" %s (%d)", commentText(n), cv.ignored[n])
-				if i < len(names)-1 {
-					item += ","
-				}
-				if len(line)+len(item) > 100 {
-					b.WriteString(line + "\n")
-					line = "#  "
-				}
-				line += item
+			b.WriteString("# detection and scheduling details are done by Recon rules, sinks and the scheduler),\n")
+			b.WriteString("# with how many hosts and services use them and where one is set:\n")
+			for _, n := range names {
+				ig := cv.ignored[n]
+				fmt.Fprintf(&b, "#   %s (%d, %s)\n", commentText(n), ig.count, commentText(ig.at.String()))
 			}
-			b.WriteString(line + "\n")
 		}
 		b.WriteString("\n")
 	}
