@@ -16,7 +16,6 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
-	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -64,20 +63,63 @@ func Backtest(ctx context.Context, opts BacktestOptions) (*BacktestResult, error
 		return nil, err
 	}
 	rd := newArchiveReader(neededColumns(opts.Plan), opts.From.UnixNano(), opts.To.UnixNano())
-	defer rd.release()
 	res := &BacktestResult{}
-	for _, h := range hours {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		e.freeze()
-		for _, path := range h.files {
-			if err := rd.readFile(path, e.Ingest); err != nil {
-				return nil, fmt.Errorf("backtest: %s: %w", path, err)
+	// One goroutine decodes Parquet while this one runs the engine; an hour
+	// partition ends with a nil record.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	recs := make(chan arrow.RecordBatch, 4)
+	decodeErr := make(chan error, 1)
+	go func() {
+		defer close(recs)
+		emit := func(rec arrow.RecordBatch) error {
+			select {
+			case recs <- rec:
+				return nil
+			case <-ctx.Done():
+				rec.Release()
+				return ctx.Err()
 			}
 		}
-		e.thaw()
-		res.Events = append(res.Events, e.Eval(time.Time{})...)
+		for _, h := range hours {
+			for _, path := range h.files {
+				if err := rd.readFile(path, emit); err != nil {
+					decodeErr <- fmt.Errorf("backtest: %s: %w", path, err)
+					return
+				}
+			}
+			select {
+			case recs <- nil:
+			case <-ctx.Done():
+				return
+			}
+		}
+		decodeErr <- nil
+	}()
+	e.freeze()
+	for rec := range recs {
+		if rec == nil {
+			// End of an hour partition: evaluate what it closed.
+			e.thaw()
+			res.Events = append(res.Events, e.Eval(time.Time{})...)
+			e.freeze()
+			continue
+		}
+		err := e.Ingest(rec)
+		rec.Release()
+		if err != nil {
+			cancel()
+			for r := range recs {
+				if r != nil {
+					r.Release()
+				}
+			}
+			return nil, err
+		}
+	}
+	e.thaw()
+	if err := <-decodeErr; err != nil {
+		return nil, err
 	}
 	res.Events = append(res.Events, e.Eval(opts.To)...)
 	res.Stats = e.Stats()
@@ -188,31 +230,27 @@ func neededColumns(p *plan.Plan) map[string]bool {
 	return need
 }
 
-// archiveReader turns archive row groups into sample.Schema records.
+// archiveReader turns archive row groups into sample.Schema records. Each
+// record gets fresh buffers, so records may outlive the next read.
 type archiveReader struct {
 	need      map[string]bool
 	from, to  int64
-	b         *array.RecordBuilder
 	vals      []pq.Value
 	keep      []bool
-	ts        []int64
+	width     map[string]int // bytes per value of each string column, last seen
 	samples   int64
 	files     int64
 	rowGroups int64
 }
 
 func newArchiveReader(need map[string]bool, from, to int64) *archiveReader {
-	return &archiveReader{
-		need: need, from: from, to: to, b: array.NewRecordBuilder(memory.DefaultAllocator, sample.Schema),
-		vals: make([]pq.Value, 4096),
-	}
+	return &archiveReader{need: need, from: from, to: to, vals: make([]pq.Value, 4096), width: map[string]int{}}
 }
 
-func (a *archiveReader) release() { a.b.Release() }
-
 // readFile reads the file's row groups within the range and hands each as a
-// record to ingest. A damaged file is an error, never a panic.
-func (a *archiveReader) readFile(path string, ingest func(arrow.RecordBatch) error) (err error) {
+// record to emit (which takes ownership). A damaged file is an error, never
+// a panic.
+func (a *archiveReader) readFile(path string, emit func(arrow.RecordBatch) error) (err error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -249,16 +287,16 @@ func (a *archiveReader) readFile(path string, ingest func(arrow.RecordBatch) err
 			continue
 		}
 		a.rowGroups++
-		if err := a.readRowGroup(rg, lookup, tsCol); err != nil {
+		rec, err := a.readRowGroup(rg, lookup, tsCol)
+		if err != nil {
 			return err
 		}
-		rec := a.b.NewRecordBatch()
-		if rec.NumRows() > 0 {
-			a.samples += rec.NumRows()
-			err = ingest(rec)
+		if rec.NumRows() == 0 {
+			rec.Release()
+			continue
 		}
-		rec.Release()
-		if err != nil {
+		a.samples += rec.NumRows()
+		if err := emit(rec); err != nil {
 			return err
 		}
 	}
@@ -316,110 +354,259 @@ func (a *archiveReader) eachValue(rg pq.RowGroup, col int, f func(v *pq.Value)) 
 	}
 }
 
-func bytesString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+// bitmap is an Arrow validity bitmap under construction.
+type bitmap struct {
+	bits  []byte
+	nulls int
+}
 
-// readRowGroup fills the record builder with the rows of rg inside the
-// range; columns no rule reads are left empty.
-func (a *archiveReader) readRowGroup(rg pq.RowGroup, lookup func(...string) (int, error), tsCol int) error {
+func (b *bitmap) append(i int, valid bool) {
+	if i%8 == 0 {
+		b.bits = append(b.bits, 0)
+	}
+	if valid {
+		b.bits[i/8] |= 1 << (i % 8)
+	} else {
+		b.nulls++
+	}
+}
+
+func (b *bitmap) buffer() *memory.Buffer {
+	if b.nulls == 0 {
+		return nil
+	}
+	return memory.NewBufferBytes(b.bits)
+}
+
+// readRowGroup builds the record of the rows of rg inside the range; columns
+// no rule reads are empty (or null).
+func (a *archiveReader) readRowGroup(rg pq.RowGroup, lookup func(...string) (int, error), tsCol int) (arrow.RecordBatch, error) {
 	n := int(rg.NumRows())
-	a.ts, a.keep = a.ts[:0], a.keep[:0]
-	if err := a.eachValue(rg, tsCol, func(v *pq.Value) {
-		t := v.Int64()
-		a.ts = append(a.ts, t)
-		a.keep = append(a.keep, t >= a.from && t < a.to)
+	a.keep = a.keep[:0]
+	ts := make([]int64, 0, n)
+	if err := a.eachPage(rg, tsCol, pq.Int64, func(p pq.Page) error {
+		if p.NumNulls() > 0 {
+			return errors.New("null time")
+		}
+		data := p.Data()
+		for _, t := range data.Int64() {
+			in := t >= a.from && t < a.to
+			a.keep = append(a.keep, in)
+			if in {
+				ts = append(ts, t)
+			}
+		}
+		return nil
 	}); err != nil {
-		return fmt.Errorf("column ts: %w", err)
+		return nil, fmt.Errorf("column ts: %w", err)
 	}
-	if len(a.ts) != n {
-		return fmt.Errorf("column ts has %d values for %d rows", len(a.ts), n)
+	if len(a.keep) != n {
+		return nil, fmt.Errorf("column ts has %d values for %d rows", len(a.keep), n)
 	}
-	kept := 0
-	tb := a.b.Field(sample.IdxTs).(*array.TimestampBuilder)
-	for i, t := range a.ts {
-		if a.keep[i] {
-			tb.Append(arrow.Timestamp(t))
-			kept++
+	kept := len(ts)
+	cols := make([]arrow.Array, sample.Schema.NumFields())
+	release := func() {
+		for _, c := range cols {
+			if c != nil {
+				c.Release()
+			}
 		}
 	}
-	for idx, f := range sample.Schema.Fields() {
+	fields := sample.Schema.Fields()
+	cols[sample.IdxTs] = array.MakeFromData(array.NewData(fields[sample.IdxTs].Type, kept,
+		[]*memory.Buffer{nil, memory.NewBufferBytes(arrow.Int64Traits.CastToBytes(ts))}, nil, 0, 0))
+	for idx, f := range fields {
 		if idx == sample.IdxTs {
 			continue
 		}
-		bld := a.b.Field(idx)
-		read := f.Name == sample.ColSource || f.Name == sample.ColModule || a.need[f.Name]
-		if !read {
-			if f.Nullable {
-				bld.AppendNulls(kept)
-			} else {
-				bld.AppendEmptyValues(kept)
-			}
-			continue
-		}
 		var err error
-		switch f.Name {
-		case sample.ColValue:
-			err = a.readDoubles(rg, lookup, bld.(*array.Float64Builder))
-		case sample.ColLabels:
-			err = a.readLabels(rg, lookup, bld.(*array.MapBuilder))
+		read := f.Name == sample.ColSource || f.Name == sample.ColModule || a.need[f.Name]
+		switch {
+		case !read:
+			cols[idx] = emptyColumn(f, kept)
+		case f.Name == sample.ColValue:
+			cols[idx], err = a.readDoubles(rg, lookup, kept)
+		case f.Name == sample.ColLabels:
+			cols[idx], err = a.readLabels(rg, lookup)
 		default:
-			err = a.readStrings(rg, lookup, f.Name, bld.(*array.StringBuilder))
+			cols[idx], err = a.readStrings(rg, lookup, f.Name, kept)
 		}
 		if err != nil {
-			return fmt.Errorf("column %s: %w", f.Name, err)
+			release()
+			return nil, fmt.Errorf("column %s: %w", f.Name, err)
 		}
-		if bld.Len() != tb.Len() {
-			return fmt.Errorf("column %s has %d values for %d rows", f.Name, bld.Len(), tb.Len())
+		if cols[idx].Len() != kept {
+			release()
+			return nil, fmt.Errorf("column %s has %d values for %d rows", f.Name, cols[idx].Len(), kept)
 		}
 	}
-	return nil
+	rec := array.NewRecordBatch(sample.Schema, cols, int64(kept))
+	release()
+	return rec, nil
 }
 
-func (a *archiveReader) readStrings(rg pq.RowGroup, lookup func(...string) (int, error), name string, sb *array.StringBuilder) error {
+// emptyColumn is a column of n nulls (nullable) or empty values.
+func emptyColumn(f arrow.Field, n int) arrow.Array {
+	if f.Type.ID() == arrow.MAP {
+		b := array.NewMapBuilderWithType(memory.DefaultAllocator, f.Type.(*arrow.MapType))
+		defer b.Release()
+		b.AppendEmptyValues(n)
+		return b.NewArray()
+	}
+	if f.Nullable {
+		return array.MakeArrayOfNull(memory.DefaultAllocator, f.Type, n)
+	}
+	offsets := make([]int32, n+1)
+	return array.NewStringData(array.NewData(f.Type, n,
+		[]*memory.Buffer{nil, memory.NewBufferBytes(arrow.Int32Traits.CastToBytes(offsets)), memory.NewBufferBytes(nil)}, nil, 0, 0))
+}
+
+// eachPage calls f with every page of column col of rg, which must hold
+// values of kind.
+func (a *archiveReader) eachPage(rg pq.RowGroup, col int, kind pq.Kind, f func(p pq.Page) error) error {
+	pages := rg.ColumnChunks()[col].Pages()
+	defer pages.Close()
+	for {
+		p, err := pages.ReadPage()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if k := p.Type().Kind(); k != kind {
+			pq.Release(p)
+			return fmt.Errorf("values of kind %s, want %s", k, kind)
+		}
+		err = f(p)
+		pq.Release(p)
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// nullAt reports whether row i of a page of a top-level column is null
+// (its definition level is below the column's).
+func nullAt(defs []byte, i int) bool { return defs != nil && defs[i] == 0 }
+
+// readStrings copies a string column's kept rows straight from the pages
+// (dictionary indexes or plain byte arrays) into an Arrow string array.
+func (a *archiveReader) readStrings(rg pq.RowGroup, lookup func(...string) (int, error), name string, kept int) (arrow.Array, error) {
 	col, err := lookup(name)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	row := 0
-	return a.eachValue(rg, col, func(v *pq.Value) {
-		if row < len(a.keep) && a.keep[row] {
-			if v.IsNull() {
-				sb.AppendNull()
-			} else {
-				sb.Append(bytesString(v.ByteArray()))
+	offsets := make([]int32, 1, kept+1)
+	data := make([]byte, 0, kept*a.width[name]+64)
+	var valid bitmap
+	row, out := 0, 0
+	err = a.eachPage(rg, col, pq.ByteArray, func(p pq.Page) error {
+		defs := p.DefinitionLevels()
+		var vdata []byte
+		var voffs []uint32
+		var idx []int32
+		pd := p.Data()
+		if d := p.Dictionary(); d != nil {
+			idx = pd.Int32()
+			dd := d.Page().Data()
+			vdata, voffs = dd.ByteArray()
+		} else {
+			vdata, voffs = pd.ByteArray()
+		}
+		n, k := int(p.NumValues()), 0
+		for i := 0; i < n; i, row = i+1, row+1 {
+			null := nullAt(defs, i)
+			if row >= len(a.keep) {
+				return errors.New("more values than rows")
+			}
+			if a.keep[row] {
+				if !null {
+					j := k
+					if idx != nil {
+						if k >= len(idx) {
+							return errors.New("fewer dictionary indexes than values")
+						}
+						j = int(idx[k])
+					}
+					if j < 0 || j+1 >= len(voffs) || voffs[j] > voffs[j+1] || int(voffs[j+1]) > len(vdata) {
+						return errors.New("value out of range")
+					}
+					data = append(data, vdata[voffs[j]:voffs[j+1]]...)
+				}
+				offsets = append(offsets, int32(len(data)))
+				valid.append(out, !null)
+				out++
+			}
+			if !null {
+				k++
 			}
 		}
-		row++
+		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > math.MaxInt32 {
+		return nil, fmt.Errorf("row group holds more than 2 GiB of strings")
+	}
+	if out > 0 {
+		a.width[name] = len(data)/out + 1 // sizes the next row group's buffer
+	}
+	return array.NewStringData(array.NewData(arrow.BinaryTypes.String, out,
+		[]*memory.Buffer{valid.buffer(), memory.NewBufferBytes(arrow.Int32Traits.CastToBytes(offsets)), memory.NewBufferBytes(data)},
+		nil, valid.nulls, 0)), nil
 }
 
-func (a *archiveReader) readDoubles(rg pq.RowGroup, lookup func(...string) (int, error), fb *array.Float64Builder) error {
+func (a *archiveReader) readDoubles(rg pq.RowGroup, lookup func(...string) (int, error), kept int) (arrow.Array, error) {
 	col, err := lookup(sample.ColValue)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	vals := make([]float64, 0, kept)
+	var valid bitmap
 	row := 0
-	return a.eachValue(rg, col, func(v *pq.Value) {
-		if row < len(a.keep) && a.keep[row] {
-			if v.IsNull() {
-				fb.AppendNull()
-			} else {
-				fb.Append(v.Double())
+	err = a.eachPage(rg, col, pq.Double, func(p pq.Page) error {
+		defs := p.DefinitionLevels()
+		pd := p.Data()
+		src := pd.Double()
+		n, k := int(p.NumValues()), 0
+		for i := 0; i < n; i, row = i+1, row+1 {
+			null := nullAt(defs, i)
+			if row >= len(a.keep) || (!null && k >= len(src)) {
+				return errors.New("more values than rows")
+			}
+			if a.keep[row] {
+				x := 0.0
+				if !null {
+					x = src[k]
+				}
+				valid.append(len(vals), !null)
+				vals = append(vals, x)
+			}
+			if !null {
+				k++
 			}
 		}
-		row++
+		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	return array.NewFloat64Data(array.NewData(arrow.PrimitiveTypes.Float64, len(vals),
+		[]*memory.Buffer{valid.buffer(), memory.NewBufferBytes(arrow.Float64Traits.CastToBytes(vals))}, nil, valid.nulls, 0)), nil
 }
 
 // readLabels rebuilds the labels map from its key and value leaf columns:
 // repetition level 0 starts a row; a null key is an empty map.
-func (a *archiveReader) readLabels(rg pq.RowGroup, lookup func(...string) (int, error), mb *array.MapBuilder) error {
+func (a *archiveReader) readLabels(rg pq.RowGroup, lookup func(...string) (int, error)) (arrow.Array, error) {
 	kcol, err := lookup(sample.ColLabels, "key_value", "key")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	vcol, err := lookup(sample.ColLabels, "key_value", "value")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var keys, values []string
 	var starts []int
@@ -433,18 +620,20 @@ func (a *archiveReader) readLabels(rg pq.RowGroup, lookup func(...string) (int, 
 			keys = append(keys, string(v.ByteArray()))
 		}
 	}); err != nil {
-		return err
+		return nil, err
 	}
 	if err := a.eachValue(rg, vcol, func(v *pq.Value) {
 		if !v.IsNull() || v.DefinitionLevel() > 0 {
 			values = append(values, string(v.ByteArray()))
 		}
 	}); err != nil {
-		return err
+		return nil, err
 	}
 	if len(starts) != len(a.keep) {
-		return fmt.Errorf("%d label rows for %d rows", len(starts), len(a.keep))
+		return nil, fmt.Errorf("%d label rows for %d rows", len(starts), len(a.keep))
 	}
+	mb := array.NewMapBuilderWithType(memory.DefaultAllocator, sample.Schema.Field(sample.IdxLabels).Type.(*arrow.MapType))
+	defer mb.Release()
 	kb, vb := mb.KeyBuilder().(*array.StringBuilder), mb.ItemBuilder().(*array.StringBuilder)
 	for row, s := range starts {
 		if !a.keep[row] {
@@ -463,7 +652,7 @@ func (a *archiveReader) readLabels(rg pq.RowGroup, lookup func(...string) (int, 
 			vb.Append(values[k])
 		}
 	}
-	return nil
+	return mb.NewArray(), nil
 }
 
 // BacktestMain implements `reconc backtest FILE --archive DIR --from T --to
