@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -91,6 +90,11 @@ func TestRunChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	alerts, err := journal.Open(filepath.Join(dir, "alerts"), journal.Options{Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer alerts.Close()
 	hook, err := webhook.New("hook", module.Attrs{
 		webhook.FieldURL: url, webhook.FieldTimeout: 5 * time.Second, webhook.FieldMaxAttempts: int64(50),
 		webhook.FieldBackoff: 10 * time.Millisecond, webhook.FieldMaxBackoff: 100 * time.Millisecond,
@@ -100,7 +104,7 @@ func TestRunChild(t *testing.T) {
 	}
 	e, err := New(Options{
 		Plan: runPlan(), DataDir: filepath.Join(dir, "state"), Logger: discardLogger(),
-		Samples: c, Notifiers: map[string]alert.Notifier{"hook": hook},
+		Samples: c, Alerts: alerts, Notifiers: map[string]alert.Notifier{"hook": hook},
 		CheckpointEvery: time.Millisecond, TickEvery: 20 * time.Millisecond,
 	})
 	if err != nil {
@@ -222,7 +226,41 @@ func TestRunSurvivesKill(t *testing.T) {
 		}
 	}
 	t.Logf("%d transitions, killed after %d notifications, %d redelivered with the same id", len(want), killedAt, dups)
-	if t.Failed() {
-		t.Log(fmt.Sprint(len(bodies), " bodies"))
+	cmd.Process.Kill()
+	cmd.Wait()
+
+	// Every transition is on the alerts topic too (as alert.Schema records).
+	aj, err := journal.Open(filepath.Join(dir, "alerts"), journal.Options{Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer aj.Close()
+	ac, err := aj.Consumer("check")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ac.Close()
+	onTopic := map[string]bool{}
+	for len(onTopic) < len(want) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		m, err := ac.Fetch(ctx)
+		cancel()
+		if err != nil {
+			break
+		}
+		evs, err := alert.Events(m.Record)
+		m.Record.Release()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range evs {
+			if _, ok := want[ev.ID]; !ok {
+				t.Errorf("alerts topic holds an event that is no transition: %s", FormatEvent(&ev, 0))
+			}
+			onTopic[ev.ID] = true
+		}
+	}
+	if len(onTopic) != len(want) {
+		t.Errorf("alerts topic holds %d of %d transitions", len(onTopic), len(want))
 	}
 }
