@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"regexp"
 	"strconv"
@@ -148,10 +147,9 @@ func (c *check) read(w sample.Writer, conn net.Conn, start time.Time, v *netchec
 	}
 	c.value(w, MetricBytes, float64(n), "B")
 	switch {
-	case n == 0 && err != nil && !errors.Is(err, io.EOF):
+	case n == 0 && err != nil:
+		// As check_tcp ("No data received from host"): critical.
 		v.Raise(sample.Critical, "no answer: "+netcheck.Reason(err, c.timeout))
-	case n == 0:
-		v.Raise(c.mismatch, "no answer: connection closed by the server")
 	default:
 		v.Raise(c.mismatch, fmt.Sprintf("answer did not match %q: %q", c.expect.String(), preview(c.buf[:n])))
 	}

@@ -126,6 +126,15 @@ func TestSilentServerTimesOut(t *testing.T) {
 	}
 }
 
+// A server that closes without a word.
+func TestClosedWithoutAnswer(t *testing.T) {
+	port := netchecktest.Serve(t, func(c net.Conn) { _ = c.Close() })
+	res, _, _ := run(t, port, module.Attrs{tcp.FieldExpect: "^220"})
+	if res.Status != sample.Critical || res.Message != "no answer: connection closed by the server" || !res.Available {
+		t.Fatalf("result %+v", res)
+	}
+}
+
 // A server that streams endlessly: the read stops at max_read.
 func TestEndlessAnswerIsBounded(t *testing.T) {
 	netchecktest.NoLeak(t)

@@ -35,6 +35,7 @@ func TestAgreesWithCheckTCP(t *testing.T) {
 			_, _ = io.WriteString(c, "220 mail ESMTP\r\n")
 			_ = c.Close()
 		}), "SSH-", sample.Warning, sample.Warning},
+		{"closed without answer", netchecktest.Serve(t, func(c net.Conn) { _ = c.Close() }), "SSH-", sample.Critical, sample.Critical},
 		{"wrong content, kept open", netchecktest.Serve(t, banner("220 mail ESMTP\r\n")), "SSH-", sample.Critical, sample.Warning},
 	}
 	for _, c := range cases {

@@ -40,7 +40,8 @@ handshake) is the check, as in check_tcp.
 
 Status: a failed connect or handshake is critical with the reason as message
 (` + "`connection refused`, `timeout after 5s`" + `); an answer that does not match ` + "`expect`" + `
-gets the status ` + "`mismatch`" + ` says (warning by default, as check_tcp's -M); a
+gets the status ` + "`mismatch`" + ` says (warning by default, as check_tcp's -M); no
+answer at all (the server closed, or the timeout passed) is critical; a
 certificate closer to expiry than the thresholds is warning/critical.
 Available means the connection was established.`,
 	Fields: append([]module.Field{
