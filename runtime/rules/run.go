@@ -160,7 +160,17 @@ func (e *Engine) Run(ctx context.Context) error {
 		case ctx.Err() != nil:
 			// Shutting down: make everything applied so far durable.
 			drain()
-			return e.finalSave()
+			if err := e.Save(); err != nil {
+				return err
+			}
+			if haveLast {
+				cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+				defer cancel()
+				if err := e.opts.Samples.Commit(cctx, last); err != nil {
+					return fmt.Errorf("rules: commit samples position: %w", err)
+				}
+			}
+			return nil
 		case errors.Is(err, context.DeadlineExceeded):
 		default:
 			return fmt.Errorf("rules: fetch samples: %w", err)
@@ -179,13 +189,6 @@ func (e *Engine) Run(ctx context.Context) error {
 			}
 		}
 	}
-}
-
-func (e *Engine) finalSave() error {
-	if err := e.Save(); err != nil {
-		return err
-	}
-	return nil
 }
 
 // publish writes the outbox events not yet on the alerts topic.

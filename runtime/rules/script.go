@@ -2,6 +2,7 @@ package rules
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -679,7 +680,7 @@ func TestMain(args []string, stdout, stderr io.Writer, load LoadFunc) int {
 }
 
 func jsonStrict(src []byte, v any) error {
-	dec := jsonDecoder(bytes.NewReader(src))
+	dec := json.NewDecoder(bytes.NewReader(src))
 	dec.DisallowUnknownFields()
 	return dec.Decode(v)
 }
