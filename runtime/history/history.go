@@ -1,0 +1,538 @@
+// Package history answers time-range queries over the Parquet sample archive
+// (design §3.4) for the graph page: one metric's series between two times,
+// either as the raw archived points or, when the range holds more points than
+// the chart can show, as per-bucket min/max/avg/count.
+//
+// The bucketing is for display only: the archive is read as written and is
+// never changed, and a narrower range (a zoom) reaches the raw points again.
+//
+// A query reads as little as it can: hive partitions (date=/hour=) outside
+// the range are never listed, files and row groups whose column statistics
+// (ts, source, metric) exclude the query are skipped, and within a row group
+// only the rows of the wanted series are decoded, and only the ts, value and
+// series-key columns are read.
+package history
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"math/bits"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// MaxPoints caps the points (raw points or buckets) a query may ask for.
+const MaxPoints = 20000
+
+// Options configures an Archive.
+type Options struct {
+	// Dir is the archive root: the directory that holds samples/.
+	Dir string
+	// Logger receives a line per unreadable file; nil means slog.Default().
+	Logger *slog.Logger
+	// Workers bounds the files read at once; 0 means GOMAXPROCS.
+	Workers int
+	// CatalogHours is how many of the most recent hour partitions the
+	// catalog scans; 0 means 48.
+	CatalogHours int
+}
+
+// Archive queries one archive directory. It holds no open files between
+// queries and is safe for concurrent use.
+type Archive struct {
+	dir          string
+	log          *slog.Logger
+	workers      int
+	catalogHours int
+
+	mu      sync.Mutex
+	catalog map[fileKey][]SeriesKey // series seen per file, files are immutable
+}
+
+// New returns an Archive over opts.Dir. The directory need not exist yet:
+// an archive with no samples answers every query with no points.
+func New(opts Options) (*Archive, error) {
+	if opts.Dir == "" {
+		return nil, errors.New("history: no archive directory")
+	}
+	a := &Archive{
+		dir:          opts.Dir,
+		log:          opts.Logger,
+		workers:      opts.Workers,
+		catalogHours: opts.CatalogHours,
+		catalog:      make(map[fileKey][]SeriesKey),
+	}
+	if a.log == nil {
+		a.log = slog.Default()
+	}
+	if a.workers <= 0 {
+		a.workers = runtime.GOMAXPROCS(0)
+	}
+	if a.catalogHours <= 0 {
+		a.catalogHours = 48
+	}
+	return a, nil
+}
+
+// Query selects one metric of one source between From (inclusive) and To
+// (exclusive).
+type Query struct {
+	Source string
+	Metric string
+	// Target selects one target; "" returns every target of the metric, one
+	// series each.
+	Target string
+	From   time.Time
+	To     time.Time
+	// Points is the most points the caller can draw: when the range holds
+	// more raw points than this (for one target), that target's series is
+	// returned as Points buckets of (To-From)/Points each.
+	Points int
+}
+
+func (q *Query) check() error {
+	switch {
+	case q.Source == "":
+		return errors.New("source is required")
+	case q.Metric == "":
+		return errors.New("metric is required")
+	case !q.From.Before(q.To):
+		return fmt.Errorf("from (%s) must be before to (%s)", q.From.UTC().Format(time.RFC3339Nano), q.To.UTC().Format(time.RFC3339Nano))
+	case q.Points < 1 || q.Points > MaxPoints:
+		return fmt.Errorf("points must be between 1 and %d, not %d", MaxPoints, q.Points)
+	}
+	return nil
+}
+
+// SeriesKey names one archived series.
+type SeriesKey struct {
+	Source string `json:"source"`
+	Metric string `json:"metric"`
+	Target string `json:"target"`
+}
+
+// Series is one target's points in a Result. Exactly one of the two shapes
+// is filled: Raw with T and V (every archived point with a finite value, in
+// time order), or buckets with T (bucket starts), Min, Max, Avg and N (points
+// per bucket), only for buckets that hold points.
+//
+// Times are Unix nanoseconds.
+type Series struct {
+	SeriesKey
+	Raw bool `json:"raw"`
+	// Count is the number of raw points in the range.
+	Count int64 `json:"count"`
+	// BucketNS is the bucket width in nanoseconds (0 for raw points).
+	BucketNS int64     `json:"bucket_ns,omitempty"`
+	T        []int64   `json:"t"`
+	V        []float64 `json:"v,omitempty"`
+	Min      []float64 `json:"min,omitempty"`
+	Max      []float64 `json:"max,omitempty"`
+	Avg      []float64 `json:"avg,omitempty"`
+	N        []int64   `json:"n,omitempty"`
+}
+
+// ScanStats says how much of the archive a query touched.
+type ScanStats struct {
+	Partitions       int   `json:"partitions"`
+	Files            int   `json:"files"`
+	FilesSkipped     int   `json:"files_skipped"`
+	RowGroups        int   `json:"row_groups"`
+	RowGroupsSkipped int   `json:"row_groups_skipped"`
+	RowsDecoded      int64 `json:"rows_decoded"`
+}
+
+// Result is a query's answer: one Series per target found, ordered by target.
+type Result struct {
+	From   int64     `json:"from"`
+	To     int64     `json:"to"`
+	Points int       `json:"points"`
+	Series []Series  `json:"series"`
+	Scan   ScanStats `json:"scan"`
+}
+
+// Series runs q over the archive.
+func (a *Archive) Series(ctx context.Context, q Query) (*Result, error) {
+	if err := q.check(); err != nil {
+		return nil, fmt.Errorf("history query: %w", err)
+	}
+	from, to := q.From.UnixNano(), q.To.UnixNano()
+	files, parts, err := a.filesInRange(from, to)
+	if err != nil {
+		return nil, err
+	}
+	sc := &scan{q: q, from: from, to: to, n: q.Points}
+	if err := a.run(ctx, files, sc); err != nil {
+		return nil, err
+	}
+	res := sc.result()
+	res.Scan.Partitions = parts
+	return res, nil
+}
+
+// run reads files with a bounded number of workers, each with its own
+// accumulator, and merges the accumulators into sc.
+func (a *Archive) run(ctx context.Context, files []string, sc *scan) error {
+	workers := min(a.workers, max(1, len(files)))
+	next := make(chan string)
+	accs := make([]*accumulator, workers)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		accs[w] = sc.newAccumulator()
+		wg.Go(func() {
+			r := newReader()
+			for path := range next {
+				if errs[w] != nil {
+					continue
+				}
+				if err := r.readFile(path, sc, accs[w]); err != nil {
+					if errors.Is(err, os.ErrNotExist) {
+						// Compaction swapped the file for a merged one
+						// between listing and reading.
+						a.log.Warn("history: archive file vanished during a query (compacted)", "path", path)
+						continue
+					}
+					errs[w] = err
+				}
+			}
+		})
+	}
+	var ctxErr error
+feed:
+	for _, f := range files {
+		select {
+		case next <- f:
+		case <-ctx.Done():
+			ctxErr = ctx.Err()
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	if ctxErr != nil {
+		return fmt.Errorf("history query: %w", ctxErr)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	for _, acc := range accs {
+		sc.merge(acc)
+	}
+	return nil
+}
+
+// hourNS is one hour in nanoseconds.
+const hourNS = int64(time.Hour)
+
+// filesInRange lists the Parquet files of the hour partitions that overlap
+// [from, to), in partition order, and the number of partitions listed.
+func (a *Archive) filesInRange(from, to int64) ([]string, int, error) {
+	parts, err := a.partitions(func(hour int64) bool {
+		return hour+hourNS > from && hour < to
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	var files []string
+	for _, p := range parts {
+		names, err := parquetFiles(p.dir)
+		if err != nil {
+			return nil, 0, err
+		}
+		files = append(files, names...)
+	}
+	return files, len(parts), nil
+}
+
+// partition is one date=/hour= directory.
+type partition struct {
+	dir  string
+	hour int64 // Unix nanoseconds of the hour's start
+}
+
+// partitions lists the hour partitions of the samples table that keep
+// accepts, oldest first. Directories that are not hive partitions are
+// ignored; a missing samples directory is an empty archive.
+func (a *Archive) partitions(keep func(hour int64) bool) ([]partition, error) {
+	root := filepath.Join(a.dir, "samples")
+	days, err := os.ReadDir(root)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("history: list archive: %w", err)
+	}
+	var out []partition
+	for _, d := range days {
+		day, ok := strings.CutPrefix(d.Name(), "date=")
+		if !ok || !d.IsDir() {
+			continue
+		}
+		t, err := time.Parse(time.DateOnly, day)
+		if err != nil {
+			continue
+		}
+		dayNS := t.UnixNano()
+		if !keep(dayNS) && !overlapsDay(dayNS, keep) {
+			continue
+		}
+		ddir := filepath.Join(root, d.Name())
+		hours, err := os.ReadDir(ddir)
+		if err != nil {
+			return nil, fmt.Errorf("history: list archive: %w", err)
+		}
+		for _, h := range hours {
+			hs, ok := strings.CutPrefix(h.Name(), "hour=")
+			if !ok || !h.IsDir() {
+				continue
+			}
+			hn, err := strconv.Atoi(hs)
+			if err != nil || hn < 0 || hn > 23 {
+				continue
+			}
+			hour := dayNS + int64(hn)*hourNS
+			if keep(hour) {
+				out = append(out, partition{dir: filepath.Join(ddir, h.Name()), hour: hour})
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].hour < out[j].hour })
+	return out, nil
+}
+
+// overlapsDay reports whether keep accepts any hour of the day starting at
+// dayNS, so that whole days outside a range are never listed.
+func overlapsDay(dayNS int64, keep func(int64) bool) bool {
+	for h := range int64(24) {
+		if keep(dayNS + h*hourNS) {
+			return true
+		}
+	}
+	return false
+}
+
+// parquetFiles lists the archive files of one partition directory, skipping
+// hidden names (temporary files and intents of a writer or a compaction).
+func parquetFiles(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("history: list archive: %w", err)
+	}
+	var out []string
+	for _, e := range entries {
+		name := e.Name()
+		if e.Type().IsRegular() && strings.HasSuffix(name, ".parquet") && !strings.HasPrefix(name, ".") {
+			out = append(out, filepath.Join(dir, name))
+		}
+	}
+	return out, nil
+}
+
+// scan is one query's plan and, after the workers are done, its merged
+// accumulators.
+type scan struct {
+	q        Query
+	from, to int64
+	n        int
+
+	series map[string]*target
+	stats  ScanStats
+}
+
+// target accumulates one target's points: raw points while there are at
+// most n of them, and buckets always (cheap, and needed once raw
+// overflows).
+type target struct {
+	count    int64
+	t        []int64
+	v        []float64
+	overflow bool
+	min, max []float64
+	sum      []float64
+	cnt      []int64
+}
+
+// accumulator is one worker's share of a scan.
+type accumulator struct {
+	sc      *scan
+	targets map[string]*target
+	stats   ScanStats
+}
+
+func (sc *scan) newAccumulator() *accumulator {
+	return &accumulator{sc: sc, targets: make(map[string]*target)}
+}
+
+func (acc *accumulator) target(name string) *target {
+	t, ok := acc.targets[name]
+	if !ok {
+		n := acc.sc.n
+		t = &target{
+			min: make([]float64, n),
+			max: make([]float64, n),
+			sum: make([]float64, n),
+			cnt: make([]int64, n),
+		}
+		acc.targets[name] = t
+	}
+	return t
+}
+
+// bucket returns the bucket of ts: floor((ts-from) * n / (to-from)),
+// computed in 128 bits so that a year of nanoseconds times the bucket count
+// cannot overflow.
+func (sc *scan) bucket(ts int64) int {
+	hi, lo := bits.Mul64(uint64(ts-sc.from), uint64(sc.n))
+	b, _ := bits.Div64(hi, lo, uint64(sc.to-sc.from))
+	return int(b)
+}
+
+// bucketStart is the first nanosecond of bucket b: the smallest ts with
+// bucket(ts) == b, i.e. from + ceil(b * (to-from) / n).
+func (sc *scan) bucketStart(b int) int64 {
+	hi, lo := bits.Mul64(uint64(b), uint64(sc.to-sc.from))
+	q, r := bits.Div64(hi, lo, uint64(sc.n))
+	if r != 0 {
+		q++
+	}
+	return sc.from + int64(q)
+}
+
+// add records one point; ts is within [from, to) and v is finite.
+func (acc *accumulator) add(t *target, ts int64, v float64) {
+	n := acc.sc.n
+	t.count++
+	if !t.overflow {
+		if len(t.t) < n {
+			t.t = append(t.t, ts)
+			t.v = append(t.v, v)
+		} else {
+			t.overflow = true
+			t.t, t.v = nil, nil
+		}
+	}
+	b := acc.sc.bucket(ts)
+	if t.cnt[b] == 0 {
+		t.min[b], t.max[b] = v, v
+	} else {
+		t.min[b] = math.Min(t.min[b], v)
+		t.max[b] = math.Max(t.max[b], v)
+	}
+	t.sum[b] += v
+	t.cnt[b]++
+}
+
+// merge folds a worker's accumulator into the scan.
+func (sc *scan) merge(acc *accumulator) {
+	if sc.series == nil {
+		sc.series = make(map[string]*target)
+	}
+	sc.stats.Files += acc.stats.Files
+	sc.stats.FilesSkipped += acc.stats.FilesSkipped
+	sc.stats.RowGroups += acc.stats.RowGroups
+	sc.stats.RowGroupsSkipped += acc.stats.RowGroupsSkipped
+	sc.stats.RowsDecoded += acc.stats.RowsDecoded
+	for name, src := range acc.targets {
+		dst, ok := sc.series[name]
+		if !ok {
+			sc.series[name] = src
+			continue
+		}
+		dst.count += src.count
+		if dst.overflow || src.overflow || len(dst.t)+len(src.t) > sc.n {
+			dst.overflow = true
+			dst.t, dst.v = nil, nil
+		} else {
+			dst.t = append(dst.t, src.t...)
+			dst.v = append(dst.v, src.v...)
+		}
+		for b, c := range src.cnt {
+			if c == 0 {
+				continue
+			}
+			if dst.cnt[b] == 0 {
+				dst.min[b], dst.max[b] = src.min[b], src.max[b]
+			} else {
+				dst.min[b] = math.Min(dst.min[b], src.min[b])
+				dst.max[b] = math.Max(dst.max[b], src.max[b])
+			}
+			dst.sum[b] += src.sum[b]
+			dst.cnt[b] += c
+		}
+	}
+}
+
+// result shapes the merged scan as the answer.
+func (sc *scan) result() *Result {
+	res := &Result{From: sc.from, To: sc.to, Points: sc.n, Series: []Series{}, Scan: sc.stats}
+	names := make([]string, 0, len(sc.series))
+	for name := range sc.series {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		t := sc.series[name]
+		s := Series{
+			SeriesKey: SeriesKey{Source: sc.q.Source, Metric: sc.q.Metric, Target: name},
+			Count:     t.count,
+		}
+		if !t.overflow {
+			s.Raw = true
+			s.T, s.V = sortPoints(t.t, t.v)
+		} else {
+			s.BucketNS = (sc.to - sc.from) / int64(sc.n)
+			for b, c := range t.cnt {
+				if c == 0 {
+					continue
+				}
+				s.T = append(s.T, sc.bucketStart(b))
+				s.Min = append(s.Min, t.min[b])
+				s.Max = append(s.Max, t.max[b])
+				s.Avg = append(s.Avg, t.sum[b]/float64(c))
+				s.N = append(s.N, c)
+			}
+		}
+		if s.T == nil {
+			s.T = []int64{}
+		}
+		res.Series = append(res.Series, s)
+	}
+	return res
+}
+
+// sortPoints orders raw points by time: files of one hour partition may
+// overlap before compaction, and workers finish in any order. The sort is
+// stable so points with equal times keep their archive order.
+func sortPoints(ts []int64, vs []float64) ([]int64, []float64) {
+	if slices.IsSorted(ts) {
+		if ts == nil {
+			return []int64{}, []float64{}
+		}
+		return ts, vs
+	}
+	idx := make([]int, len(ts))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return ts[idx[a]] < ts[idx[b]] })
+	t2 := make([]int64, len(ts))
+	v2 := make([]float64, len(vs))
+	for i, j := range idx {
+		t2[i], v2[i] = ts[j], vs[j]
+	}
+	return t2, v2
+}
