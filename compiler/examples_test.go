@@ -161,3 +161,30 @@ func TestFormatTestdata(t *testing.T) {
 		t.Errorf("only %d test files parsed", parsed)
 	}
 }
+
+// TestLanguageReference compiles every complete program (a ```recon block
+// starting with `pipeline`) of docs/language.md against the real modules.
+func TestLanguageReference(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "docs", "language.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := strings.Split(string(doc), "```recon\n")
+	n := 0
+	for _, b := range blocks[1:] {
+		code, _, ok := strings.Cut(b, "```")
+		if !ok {
+			t.Fatal("unterminated code block in docs/language.md")
+		}
+		if !strings.HasPrefix(code, "pipeline ") {
+			continue
+		}
+		n++
+		if _, ds := CompileSource("language.recon", []byte(code), Options{LookupEnv: noEnv}); len(ds) > 0 {
+			t.Errorf("example %d of docs/language.md:\n%s\n%s", n, code, render(ds))
+		}
+	}
+	if n == 0 {
+		t.Error("docs/language.md has no complete example")
+	}
+}
