@@ -8,6 +8,8 @@
 # listener), each due every second (interval_length=1), so it is always
 # behind: the results it writes per second are its sustained rate. Then the
 # Go benchmarks run the same plugins with 16 concurrent workers.
+# Environment: CHECK_WORKERS (Nagios worker processes, default 4),
+# DUMMY_ONLY=1 (measure Nagios on check_dummy only, no Go benchmarks).
 # Needs: root, nagios4-core, monitoring-plugins-basic, python3, go.
 set -eu
 SERVICES=${1:-2000}
