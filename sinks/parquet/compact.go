@@ -18,9 +18,7 @@ import (
 	"strings"
 	"time"
 
-	kzstd "github.com/klauspost/compress/zstd"
 	pq "github.com/parquet-go/parquet-go"
-	"github.com/parquet-go/parquet-go/compress/zstd"
 	"github.com/zeebo/xxh3"
 )
 
@@ -34,7 +32,9 @@ type CompactOptions struct {
 	ClosedBefore time.Time
 	// TargetFileSize caps an output file; a partition with more data gets
 	// several (default 512 MiB).
-	TargetFileSize   int64
+	TargetFileSize int64
+	// CompressionLevel is the zstd level of the files written (default
+	// DefaultCompactLevel).
 	CompressionLevel int
 	RowGroupRows     int
 	Logger           *slog.Logger
@@ -84,7 +84,7 @@ func Compact(ctx context.Context, dir string, opts CompactOptions) (CompactResul
 	}
 	def := DefaultConfig(dir)
 	setDefault(&opts.TargetFileSize, def.TargetFileSize)
-	setDefault(&opts.CompressionLevel, def.CompressionLevel)
+	setDefault(&opts.CompressionLevel, def.CompactLevel)
 	setDefault(&opts.RowGroupRows, def.RowGroupRows)
 	var errs []error
 	for _, t := range opts.Tables {
@@ -150,7 +150,7 @@ func compactPartition(root, pdir string, l *layout, opts *CompactOptions, log *s
 	defer lock.unlock()
 
 	inputs, err := compactInputs(root, pdir)
-	if err != nil || len(inputs) < 2 {
+	if err != nil || len(inputs) == 0 || allFromOneCompaction(inputs) {
 		return CompactResult{}, err
 	}
 	h := xxh3.New()
@@ -159,9 +159,6 @@ func compactPartition(root, pdir string, l *layout, opts *CompactOptions, log *s
 	}
 	sum := h.Sum128().Bytes()
 	id := hex.EncodeToString(sum[:8])
-	if allFromOneCompaction(inputs) {
-		return CompactResult{}, nil
-	}
 
 	var ar arena
 	var rows []pq.Row
@@ -248,7 +245,9 @@ func compactInputs(root, pdir string) ([]string, error) {
 }
 
 // allFromOneCompaction reports whether names are the outputs of a single
-// earlier compaction (c-<id>-<n>.parquet): nothing left to merge.
+// earlier compaction (c-<id>-<n>.parquet): nothing left to merge. A
+// partition holding a single file the archiver wrote is still compacted: it
+// is rewritten at the compaction level.
 func allFromOneCompaction(names []string) bool {
 	prefix := ""
 	for _, n := range names {
@@ -332,13 +331,7 @@ func writeOutputs(pdir, id string, rows []pq.Row, l *layout, opts *CompactOption
 // writeRows writes rows to w until the file reaches TargetFileSize, and
 // returns how many it wrote.
 func writeRows(w io.Writer, rows []pq.Row, l *layout, opts *CompactOptions) (int, error) {
-	pw := pq.NewWriter(w, l.schema,
-		pq.Compression(&zstd.Codec{Level: kzstd.EncoderLevelFromZstd(opts.CompressionLevel)}),
-		pq.PageBufferSize(pageBytes),
-		pq.CreatedBy("recon", "", ""),
-		pq.KeyValueMetadata("recon-table", l.Name),
-		pq.SortingWriterConfig(pq.SortingColumns(sortingColumns(l.SortColumns)...)),
-	)
+	pw := pq.NewWriter(w, writerOptions(l, writerConfig{CompressionLevel: opts.CompressionLevel, RowGroupRows: opts.RowGroupRows, PageBytes: pageBytes})...)
 	written, inGroup := 0, 0
 	for written < len(rows) {
 		chunk := rows[written:min(written+chunkRows, len(rows), written+opts.RowGroupRows-inGroup)]

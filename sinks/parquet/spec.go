@@ -19,6 +19,7 @@ const (
 	FieldFlushRows        = "flush_rows"
 	FieldFlushInterval    = "flush_interval"
 	FieldCompressionLevel = "compression_level"
+	FieldCompactLevel     = "compact_compression_level"
 	FieldRowGroupRows     = "row_group_rows"
 	FieldCompact          = "compact"
 	FieldCompactAfter     = "compact_after"
@@ -30,7 +31,8 @@ const (
 	DefaultPath             = "archive"
 	DefaultFlushRows        = 1_000_000
 	DefaultFlushInterval    = 10 * time.Second
-	DefaultCompressionLevel = 9
+	DefaultCompressionLevel = 3
+	DefaultCompactLevel     = 19
 	DefaultRowGroupRows     = 1_000_000
 	DefaultCompactAfter     = time.Hour
 	DefaultTargetFileSize   = 512 << 20
@@ -56,8 +58,10 @@ var Spec = &module.Spec{
 			Def(DefaultFlushRows).Range(1, 100_000_000),
 		module.Duration(FieldFlushInterval, "Longest time a row waits in the buffer before it is written out.").
 			Def(DefaultFlushInterval).Range(0.01, 3600),
-		module.Int(FieldCompressionLevel, "zstd compression level (1 fastest … 22 smallest).").
+		module.Int(FieldCompressionLevel, "zstd level of the files written as rows arrive (1 fastest … 22 smallest); compaction rewrites them smaller.").
 			Def(DefaultCompressionLevel).Range(1, 22).Adv(),
+		module.Int(FieldCompactLevel, "zstd level of the files compaction writes, the archive's final form.").
+			Def(DefaultCompactLevel).Range(1, 22).Adv(),
 		module.Int(FieldRowGroupRows, "Largest row group of a file, in rows; bigger groups compress better.").
 			Def(DefaultRowGroupRows).Range(1024, 100_000_000).Adv(),
 		module.Bool(FieldCompact, "Compact the small files of closed hours automatically.").Def(true),
@@ -79,10 +83,12 @@ type Config struct {
 	FlushRows        int
 	FlushInterval    time.Duration
 	CompressionLevel int
-	RowGroupRows     int
-	Compact          bool
-	CompactAfter     time.Duration
-	TargetFileSize   int64
+	// CompactLevel is the zstd level of compacted files.
+	CompactLevel   int
+	RowGroupRows   int
+	Compact        bool
+	CompactAfter   time.Duration
+	TargetFileSize int64
 }
 
 // ConfigFromAttrs reads a sink's attributes (defaults filled in by the
@@ -97,6 +103,7 @@ func ConfigFromAttrs(a module.Attrs, dataDir string) Config {
 		FlushRows:        int(a.Int(FieldFlushRows)),
 		FlushInterval:    a.Duration(FieldFlushInterval),
 		CompressionLevel: int(a.Int(FieldCompressionLevel)),
+		CompactLevel:     int(a.Int(FieldCompactLevel)),
 		RowGroupRows:     int(a.Int(FieldRowGroupRows)),
 		Compact:          a.Bool(FieldCompact),
 		CompactAfter:     a.Duration(FieldCompactAfter),
@@ -111,6 +118,7 @@ func DefaultConfig(dir string) Config {
 		FlushRows:        DefaultFlushRows,
 		FlushInterval:    DefaultFlushInterval,
 		CompressionLevel: DefaultCompressionLevel,
+		CompactLevel:     DefaultCompactLevel,
 		RowGroupRows:     DefaultRowGroupRows,
 		Compact:          true,
 		CompactAfter:     DefaultCompactAfter,

@@ -2,9 +2,13 @@ package parquet
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -43,9 +47,9 @@ type writerConfig struct {
 // column. Its scratch buffers are reused across flushes; it is not safe for
 // concurrent use.
 type encoder struct {
-	l   *layout
-	cfg writerConfig
-	w   *pq.Writer
+	l    *layout
+	cfg  writerConfig
+	opts []pq.WriterOption
 
 	// sort scratch
 	series     map[string]int32
@@ -61,26 +65,34 @@ type encoder struct {
 	counts     []int
 	groups     []hourGroup
 
-	// write scratch
-	vals, vals2 []pq.Value
-	arrs        []arrow.Array
+	scratch []colScratch // one per column worker
 }
 
 func newEncoder(l *layout, cfg writerConfig) *encoder {
-	level := kzstd.EncoderLevelFromZstd(cfg.CompressionLevel)
 	e := &encoder{
-		l:      l,
-		cfg:    cfg,
-		series: make(map[string]int32),
+		l:       l,
+		cfg:     cfg,
+		series:  make(map[string]int32),
+		scratch: make([]colScratch, max(1, runtime.GOMAXPROCS(0))),
 	}
-	e.w = pq.NewWriter(io.Discard, l.schema,
-		pq.Compression(&zstd.Codec{Level: level}),
+	e.opts = writerOptions(l, cfg)
+	return e
+}
+
+// writerOptions are the options of every file of the table: its schema,
+// zstd at the configured level, large pages, data pages v1 (whose levels are
+// compressed too: runs of nulls and map sizes shrink ~10x), and the sort
+// order recorded in the row groups' metadata.
+func writerOptions(l *layout, cfg writerConfig) []pq.WriterOption {
+	return []pq.WriterOption{
+		l.schema,
+		pq.Compression(&zstd.Codec{Level: kzstd.EncoderLevelFromZstd(cfg.CompressionLevel)}),
 		pq.PageBufferSize(cfg.PageBytes),
+		pq.DataPageVersion(1),
 		pq.CreatedBy("recon", "", ""),
 		pq.KeyValueMetadata("recon-table", l.Name),
 		pq.SortingWriterConfig(pq.SortingColumns(sortingColumns(l.SortColumns)...)),
-	)
-	return e
+	}
 }
 
 func sortingColumns(names []string) []pq.SortingColumn {
@@ -238,47 +250,73 @@ func floorDiv(a, b int64) int64 {
 	return q
 }
 
-// writeFile writes refs of batches as one Parquet file to out.
+// writeFile writes refs of batches as one Parquet file to out. Columns are
+// encoded and compressed in parallel, one worker per CPU (at most one per
+// column).
 func (e *encoder) writeFile(out io.Writer, batches []arrow.RecordBatch, refs []rowRef) error {
-	e.w.Reset(out)
+	w := pq.NewWriter(out, e.opts...)
 	for start := 0; start < len(refs); start += e.cfg.RowGroupRows {
 		rg := refs[start:min(start+e.cfg.RowGroupRows, len(refs))]
-		for c := range e.l.cols {
-			if err := e.writeColumn(c, batches, rg); err != nil {
-				return fmt.Errorf("column %s: %w", e.l.Schema.Field(c).Name, err)
-			}
+		if err := e.writeRowGroup(w.ColumnWriters(), batches, rg); err != nil {
+			return err
 		}
-		if err := e.w.Flush(); err != nil {
+		if err := w.Flush(); err != nil {
 			return err
 		}
 	}
-	return e.w.Close()
+	return w.Close()
+}
+
+func (e *encoder) writeRowGroup(cws []*pq.ColumnWriter, batches []arrow.RecordBatch, refs []rowRef) error {
+	workers := min(len(e.scratch), len(e.l.cols))
+	var next atomic.Int32
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for wi := range workers {
+		wg.Go(func() {
+			s := &e.scratch[wi]
+			for {
+				c := int(next.Add(1) - 1)
+				if c >= len(e.l.cols) {
+					return
+				}
+				if err := s.writeColumn(e.l, c, cws, batches, refs); err != nil {
+					errs[wi] = fmt.Errorf("column %s: %w", e.l.Schema.Field(c).Name, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // chunkRows is how many rows are handed to a column writer at once.
 const chunkRows = 4096
 
-func (e *encoder) writeColumn(c int, batches []arrow.RecordBatch, refs []rowRef) error {
-	cws := e.w.ColumnWriters()
-	leaf := e.l.leaf[c]
-	nullable := e.l.Schema.Field(c).Nullable
-	e.arrs = e.arrs[:0]
+// colScratch is one column worker's reusable buffers.
+type colScratch struct {
+	vals, vals2 []pq.Value
+	arrs        []arrow.Array
+}
+
+func (s *colScratch) writeColumn(l *layout, c int, cws []*pq.ColumnWriter, batches []arrow.RecordBatch, refs []rowRef) error {
+	leaf := l.leaf[c]
+	nullable := l.Schema.Field(c).Nullable
+	s.arrs = s.arrs[:0]
 	for _, b := range batches {
-		e.arrs = append(e.arrs, b.Column(c))
+		s.arrs = append(s.arrs, b.Column(c))
 	}
 	for start := 0; start < len(refs); start += chunkRows {
 		chunk := refs[start:min(start+chunkRows, len(refs))]
-		if e.l.cols[c] == kindStringMap {
-			if err := e.writeMapChunk(cws[leaf], cws[leaf+1], leaf, nullable, chunk); err != nil {
+		if l.cols[c] == kindStringMap {
+			if err := s.writeMapChunk(cws[leaf], cws[leaf+1], leaf, nullable, chunk); err != nil {
 				return err
 			}
 			continue
 		}
-		e.vals = e.vals[:0]
-		for _, r := range chunk {
-			e.vals = append(e.vals, e.value(c, r, nullable, leaf))
-		}
-		if _, err := cws[leaf].WriteRowValues(e.vals); err != nil {
+		s.vals = s.appendValues(s.vals[:0], l.cols[c], chunk, nullable, leaf)
+		if _, err := cws[leaf].WriteRowValues(s.vals); err != nil {
 			return err
 		}
 	}
@@ -287,88 +325,115 @@ func (e *encoder) writeColumn(c int, batches []arrow.RecordBatch, refs []rowRef)
 
 func bytesOf(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
-// value returns the Parquet value of column c at r.
-func (e *encoder) value(c int, r rowRef, nullable bool, leaf int) pq.Value {
-	a := e.arrs[r.batch()]
-	i := r.row()
+// appendValues appends the Parquet values of the rows of chunk.
+func (s *colScratch) appendValues(dst []pq.Value, kind columnKind, chunk []rowRef, nullable bool, leaf int) []pq.Value {
+	switch kind {
+	case kindTimestamp:
+		mul := int64(1)
+		if s.arrs[0].DataType().(*arrow.TimestampType).Unit == arrow.Second {
+			mul = 1000 // stored as milliseconds
+		}
+		return appendTyped(dst, s.arrs, chunk, nullable, leaf, func(a *array.Timestamp, i int) pq.Value {
+			return pq.Int64Value(int64(a.Value(i)) * mul)
+		})
+	case kindString:
+		return appendTyped(dst, s.arrs, chunk, nullable, leaf, func(a *array.String, i int) pq.Value {
+			return pq.ByteArrayValue(bytesOf(a.Value(i)))
+		})
+	case kindLargeString:
+		return appendTyped(dst, s.arrs, chunk, nullable, leaf, func(a *array.LargeString, i int) pq.Value {
+			return pq.ByteArrayValue(bytesOf(a.Value(i)))
+		})
+	case kindFloat64:
+		return appendTyped(dst, s.arrs, chunk, nullable, leaf, func(a *array.Float64, i int) pq.Value {
+			return pq.DoubleValue(a.Value(i))
+		})
+	case kindFloat32:
+		return appendTyped(dst, s.arrs, chunk, nullable, leaf, func(a *array.Float32, i int) pq.Value {
+			return pq.FloatValue(a.Value(i))
+		})
+	case kindInt64:
+		return appendTyped(dst, s.arrs, chunk, nullable, leaf, func(a *array.Int64, i int) pq.Value {
+			return pq.Int64Value(a.Value(i))
+		})
+	case kindInt32:
+		return appendTyped(dst, s.arrs, chunk, nullable, leaf, func(a *array.Int32, i int) pq.Value {
+			return pq.Int32Value(a.Value(i))
+		})
+	case kindBool:
+		return appendTyped(dst, s.arrs, chunk, nullable, leaf, func(a *array.Boolean, i int) pq.Value {
+			return pq.BooleanValue(a.Value(i))
+		})
+	}
+	panic(fmt.Sprintf("parquet: column kind %d has no writer", kind)) // compile() admits no other kind
+}
+
+func appendTyped[A arrow.Array](dst []pq.Value, arrs []arrow.Array, chunk []rowRef, nullable bool, leaf int, value func(a A, i int) pq.Value) []pq.Value {
 	def := 0
 	if nullable {
-		if a.IsNull(i) {
-			return pq.NullValue().Level(0, 0, leaf)
-		}
 		def = 1
 	}
-	var v pq.Value
-	switch e.l.cols[c] {
-	case kindTimestamp:
-		t := int64(a.(*array.Timestamp).Value(i))
-		if a.DataType().(*arrow.TimestampType).Unit == arrow.Second {
-			t *= 1000
-		}
-		v = pq.Int64Value(t)
-	case kindString:
-		v = pq.ByteArrayValue(bytesOf(a.(*array.String).Value(i)))
-	case kindLargeString:
-		v = pq.ByteArrayValue(bytesOf(a.(*array.LargeString).Value(i)))
-	case kindFloat64:
-		v = pq.DoubleValue(a.(*array.Float64).Value(i))
-	case kindFloat32:
-		v = pq.FloatValue(a.(*array.Float32).Value(i))
-	case kindInt64:
-		v = pq.Int64Value(a.(*array.Int64).Value(i))
-	case kindInt32:
-		v = pq.Int32Value(a.(*array.Int32).Value(i))
-	case kindBool:
-		v = pq.BooleanValue(a.(*array.Boolean).Value(i))
+	typed := make([]A, len(arrs))
+	for i, a := range arrs {
+		typed[i] = a.(A)
 	}
-	return v.Level(0, def, leaf)
+	for _, r := range chunk {
+		a := typed[r.batch()]
+		i := r.row()
+		if nullable && a.IsNull(i) {
+			dst = append(dst, pq.NullValue().Level(0, 0, leaf))
+			continue
+		}
+		dst = append(dst, value(a, i).Level(0, def, leaf))
+	}
+	return dst
 }
 
 // writeMapChunk writes the key and value leaves of a map<string,string>
 // column for the rows of chunk.
-func (e *encoder) writeMapChunk(kw, vw *pq.ColumnWriter, leaf int, nullable bool, chunk []rowRef) error {
+func (s *colScratch) writeMapChunk(kw, vw *pq.ColumnWriter, leaf int, nullable bool, chunk []rowRef) error {
 	base := 0 // definition level of a present, empty map
 	if nullable {
 		base = 1
 	}
 	kcol, vcol := leaf, leaf+1
-	e.vals, e.vals2 = e.vals[:0], e.vals2[:0]
+	s.vals, s.vals2 = s.vals[:0], s.vals2[:0]
 	for _, r := range chunk {
-		m := e.arrs[r.batch()].(*array.Map)
+		m := s.arrs[r.batch()].(*array.Map)
 		i := r.row()
 		if nullable && m.IsNull(i) {
-			e.vals = append(e.vals, pq.NullValue().Level(0, 0, kcol))
-			e.vals2 = append(e.vals2, pq.NullValue().Level(0, 0, vcol))
+			s.vals = append(s.vals, pq.NullValue().Level(0, 0, kcol))
+			s.vals2 = append(s.vals2, pq.NullValue().Level(0, 0, vcol))
 			continue
 		}
 		lo, hi := m.ValueOffsets(i)
 		if lo == hi {
-			e.vals = append(e.vals, pq.NullValue().Level(0, base, kcol))
-			e.vals2 = append(e.vals2, pq.NullValue().Level(0, base, vcol))
+			s.vals = append(s.vals, pq.NullValue().Level(0, base, kcol))
+			s.vals2 = append(s.vals2, pq.NullValue().Level(0, base, vcol))
 			continue
 		}
 		keys := m.Keys().(*array.String)
 		items := m.Items().(*array.String)
 		itemsNullable := m.DataType().(*arrow.MapType).ItemField().Nullable
-		for j := lo; j < hi; j++ {
+		for j := int(lo); j < int(hi); j++ {
 			rep := 1
-			if j == lo {
+			if j == int(lo) {
 				rep = 0
 			}
-			e.vals = append(e.vals, pq.ByteArrayValue(bytesOf(keys.Value(int(j)))).Level(rep, base+1, kcol))
+			s.vals = append(s.vals, pq.ByteArrayValue(bytesOf(keys.Value(j))).Level(rep, base+1, kcol))
 			switch {
-			case itemsNullable && items.IsNull(int(j)):
-				e.vals2 = append(e.vals2, pq.NullValue().Level(rep, base+1, vcol))
+			case itemsNullable && items.IsNull(j):
+				s.vals2 = append(s.vals2, pq.NullValue().Level(rep, base+1, vcol))
 			case itemsNullable:
-				e.vals2 = append(e.vals2, pq.ByteArrayValue(bytesOf(items.Value(int(j)))).Level(rep, base+2, vcol))
+				s.vals2 = append(s.vals2, pq.ByteArrayValue(bytesOf(items.Value(j))).Level(rep, base+2, vcol))
 			default:
-				e.vals2 = append(e.vals2, pq.ByteArrayValue(bytesOf(items.Value(int(j)))).Level(rep, base+1, vcol))
+				s.vals2 = append(s.vals2, pq.ByteArrayValue(bytesOf(items.Value(j))).Level(rep, base+1, vcol))
 			}
 		}
 	}
-	if _, err := kw.WriteRowValues(e.vals); err != nil {
+	if _, err := kw.WriteRowValues(s.vals); err != nil {
 		return err
 	}
-	_, err := vw.WriteRowValues(e.vals2)
+	_, err := vw.WriteRowValues(s.vals2)
 	return err
 }
