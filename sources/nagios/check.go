@@ -22,9 +22,9 @@ import (
 	"github.com/reconmon/recon/sources/nagios/perfdata"
 )
 
-// PluginDirs are searched, in order and before PATH, for a command name
+// pluginDirs are searched, in order and before PATH, for a command name
 // without a slash.
-var PluginDirs = []string{"/usr/lib/nagios/plugins", "/usr/lib/monitoring-plugins"}
+var pluginDirs = []string{"/usr/lib/nagios/plugins", "/usr/lib/monitoring-plugins"}
 
 const (
 	defaultPath   = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -153,12 +153,12 @@ func credential(name string) (*syscall.Credential, string, error) {
 }
 
 // resolve finds a plugin: a name with a slash is used as is; otherwise
-// PluginDirs, then PATH, are searched for an executable file.
+// pluginDirs, then PATH, are searched for an executable file.
 func resolve(name, path string) (string, error) {
 	if filepath.Base(name) != name {
 		return name, nil
 	}
-	dirs := append(append([]string(nil), PluginDirs...), filepath.SplitList(path)...)
+	dirs := append(append([]string(nil), pluginDirs...), filepath.SplitList(path)...)
 	for _, d := range dirs {
 		if d == "" {
 			continue
@@ -168,7 +168,7 @@ func resolve(name, path string) (string, error) {
 			return p, nil
 		}
 	}
-	return "", fmt.Errorf("plugin %q not found in %v or PATH", name, PluginDirs)
+	return "", fmt.Errorf("plugin %q not found in %v or PATH", name, pluginDirs)
 }
 
 func setEnv(env []string, k, v string) []string {
