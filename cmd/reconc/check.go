@@ -25,8 +25,8 @@ Examples:
 func runCheck(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("check", stderr)
 	format := fs.String("format", "text", "output `format`: text or json")
-	files, code := parseFlags(fs, args)
-	if code >= 0 {
+	files, code, ok := parseFlags(fs, args)
+	if !ok {
 		return code
 	}
 	if len(files) == 0 || (*format != "text" && *format != "json") {

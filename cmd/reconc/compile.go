@@ -27,8 +27,8 @@ Examples:
 func runCompile(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("compile", stderr)
 	out := fs.String("o", "", "write the plan to `file` instead of standard output")
-	files, code := parseFlags(fs, args)
-	if code >= 0 {
+	files, code, ok := parseFlags(fs, args)
+	if !ok {
 		return code
 	}
 	if len(files) != 1 {

@@ -30,8 +30,8 @@ func runFmt(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("fmt", stderr)
 	write := fs.Bool("w", false, "rewrite the files in place")
 	showDiff := fs.Bool("d", false, "print a unified diff of the changes")
-	files, code := parseFlags(fs, args)
-	if code >= 0 {
+	files, code, ok := parseFlags(fs, args)
+	if !ok {
 		return code
 	}
 	if len(files) == 0 || (*write && *showDiff) {

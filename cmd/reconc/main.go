@@ -5,6 +5,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -116,23 +117,23 @@ func commandHelp(w io.Writer, c *command, fs *flag.FlagSet) {
 }
 
 // parseFlags parses args allowing flags after positional arguments
-// (`reconc compile FILE -o plan.json`). It returns the positional arguments
-// and an exit status other than exitOK when the caller must stop.
-func parseFlags(fs *flag.FlagSet, args []string) ([]string, int) {
-	var pos []string
+// (`reconc compile FILE -o plan.json`) and returns the positional ones. When
+// ok is false the command must stop with exit status code: exitOK after -h,
+// exitUsage after a bad flag.
+func parseFlags(fs *flag.FlagSet, args []string) (pos []string, code int, ok bool) {
 	for {
 		if err := fs.Parse(args); err != nil {
-			if err == flag.ErrHelp {
-				return nil, exitOK
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, exitOK, false
 			}
-			return nil, exitUsage
+			return nil, exitUsage, false
 		}
 		args = fs.Args()
 		if len(args) == 0 {
-			return pos, -1
+			return pos, exitOK, true
 		}
 		if args[0] == "--" {
-			return append(pos, args[1:]...), -1
+			return append(pos, args[1:]...), exitOK, true
 		}
 		pos = append(pos, args[0])
 		args = args[1:]
