@@ -168,7 +168,8 @@ func (r *rule) tick(t int64, out []alert.Event) []alert.Event {
 
 func (r *rule) evalGroup(g *group, t int64, out []alert.Event) []alert.Event {
 	w := &r.win
-	hi := sort.Search(len(g.ts), func(k int) bool { return g.ts[k] >= t })
+	h := g.head
+	hi := h + sort.Search(len(g.ts)-h, func(k int) bool { return g.ts[h+k] >= t })
 	// Patterns: apply the samples before t in event-time order.
 	if r.patterns > 0 {
 		for k := g.cursor; k < hi; k++ {
@@ -186,10 +187,10 @@ func (r *rule) evalGroup(g *group, t int64, out []alert.Event) []alert.Event {
 	g.cursor = hi
 	var lo int
 	if r.count > 0 {
-		lo = max(0, hi-r.count)
+		lo = max(h, hi-r.count)
 	} else {
 		from := t - r.size
-		lo = sort.Search(hi, func(k int) bool { return g.ts[k] >= from })
+		lo = h + sort.Search(hi-h, func(k int) bool { return g.ts[h+k] >= from })
 	}
 	w.ts = g.ts[lo:hi]
 	for k := range w.vals {
@@ -204,10 +205,10 @@ func (r *rule) evalGroup(g *group, t int64, out []alert.Event) []alert.Event {
 		cut = hi - r.count
 	} else {
 		from := next - r.size
-		cut = sort.Search(len(g.ts), func(k int) bool { return g.ts[k] >= from })
+		cut = h + sort.Search(len(g.ts)-h, func(k int) bool { return g.ts[h+k] >= from })
 		cut = min(cut, hi)
 	}
-	g.evict(cut)
+	g.evict(cut - h)
 	return out
 }
 

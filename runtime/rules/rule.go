@@ -270,13 +270,15 @@ type group struct {
 	key    string
 	labels map[string]string
 	fp     string
-	// Buffered samples in event-time order: ts, one value column per input
-	// (NaN for null) and pattern flags (bit 2p: first event of pattern p,
-	// bit 2p+1: then event).
+	// Buffered samples in event-time order from index head on: ts, one
+	// value column per input (NaN for null) and pattern flags (bit 2p:
+	// first event of pattern p, bit 2p+1: then event).
+	head  int
 	ts    []int64
 	vals  [][]float64
 	flags []uint8
-	// cursor counts buffered samples already applied to the pattern state.
+	// cursor is the index of the first buffered sample not yet applied to
+	// the pattern state.
 	cursor   int
 	lastSeen int64
 	pend     []int64 // per pattern: oldest first event not yet followed
@@ -355,28 +357,37 @@ func (g *group) insert(ts int64, vals []float64, flags uint8, hasFlags bool) {
 	}
 }
 
-// evict drops the first k buffered samples.
+// evict drops the first k buffered samples. It moves the head and compacts
+// the buffers only once the head passes a quarter of them, so eviction costs
+// O(1) amortised per sample however many samples are buffered, and
+// buffers hold at most a third more than the windows need.
 func (g *group) evict(k int) {
 	if k <= 0 {
 		return
 	}
-	n := len(g.ts) - k
-	copy(g.ts, g.ts[k:])
+	g.head += k
+	if g.head < 64 || 4*g.head < len(g.ts) {
+		return
+	}
+	h := g.head
+	n := len(g.ts) - h
+	copy(g.ts, g.ts[h:])
 	g.ts = g.ts[:n]
 	for c, col := range g.vals {
-		copy(col, col[k:])
+		copy(col, col[h:])
 		g.vals[c] = col[:n]
 	}
 	if g.flags != nil {
-		copy(g.flags, g.flags[k:])
+		copy(g.flags, g.flags[h:])
 		g.flags = g.flags[:n]
 	}
-	g.cursor -= k
+	g.cursor -= h
+	g.head = 0
 }
 
 // idle reports whether the group holds nothing worth keeping.
 func (r *rule) idle(g *group) bool {
-	if len(g.ts) > 0 || g.st.sev != alert.OK || g.st.flapping || r.hasAbs {
+	if len(g.ts) > g.head || g.st.sev != alert.OK || g.st.flapping || r.hasAbs {
 		return false
 	}
 	for _, a := range g.st.active {

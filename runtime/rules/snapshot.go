@@ -72,8 +72,16 @@ type groupSnap struct {
 }
 
 func snapGroup(g *group) groupSnap {
+	vals := make([][]float64, len(g.vals))
+	for k, col := range g.vals {
+		vals[k] = col[g.head:]
+	}
+	var flags []uint8
+	if g.flags != nil {
+		flags = g.flags[g.head:]
+	}
 	return groupSnap{
-		Key: g.key, Labels: g.labels, Ts: g.ts, Vals: g.vals, Flags: g.flags, Cursor: g.cursor,
+		Key: g.key, Labels: g.labels, Ts: g.ts[g.head:], Vals: vals, Flags: flags, Cursor: g.cursor - g.head,
 		LastSeen: g.lastSeen, Pend: g.pend, Sev: g.st.sev, Since: g.st.since, Active: g.st.active,
 		Notified: g.st.notified, LastNtfy: g.st.lastNotify, Hist: g.st.hist[:g.st.nhist], Flapping: g.st.flapping,
 	}

@@ -118,7 +118,7 @@ func live(t *testing.T, recs []arrow.RecordBatch, to time.Time) []alert.Event {
 
 // archive writes recs through the journal and the Parquet archiver, as
 // recond does, and returns the archive root.
-func archive(t testing.TB, recs []arrow.RecordBatch) string {
+func archive(t testing.TB, recs []arrow.RecordBatch, flushRows int) string {
 	dir := t.TempDir()
 	j, err := journal.Open(dir+"/journal", journal.Options{})
 	if err != nil {
@@ -138,7 +138,7 @@ func archive(t testing.TB, recs []arrow.RecordBatch) string {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	a, err := parquet.NewArchiver(parquet.Options{Config: parquet.Config{Dir: dir + "/archive", FlushRows: 2000, FlushInterval: 50 * time.Millisecond}, Consumer: c})
+	a, err := parquet.NewArchiver(parquet.Options{Config: parquet.Config{Dir: dir + "/archive", FlushRows: flushRows, FlushInterval: 50 * time.Millisecond}, Consumer: c})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +179,7 @@ func TestBacktestMatchesLiveRun(t *testing.T) {
 	if len(want) < 4 {
 		t.Fatalf("live run found %d transitions, the scenario needs warning, critical, warning/ok: %v", len(want), want)
 	}
-	root := archive(t, recs)
+	root := archive(t, recs, 2000)
 	res, err := rules.Backtest(context.Background(), rules.BacktestOptions{Plan: rulesPlan(), Archive: root, From: t0, To: to})
 	if err != nil {
 		t.Fatal(err)

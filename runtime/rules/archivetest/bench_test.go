@@ -51,7 +51,7 @@ func benchRecords(secs int) []arrow.RecordBatch {
 // archiver) through a rule per target: sliding(1m, 10s), avg and p95.
 func BenchmarkBacktest(b *testing.B) {
 	recs := benchRecords(1000)
-	root := archive(b, recs)
+	root := archive(b, recs, 1<<20)
 	var total int64
 	for _, r := range recs {
 		total += r.NumRows()
