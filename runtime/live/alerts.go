@@ -130,3 +130,6 @@ func (t AlertTap) Publish(ctx context.Context, key string, rec arrow.RecordBatch
 	}
 	return t.Hub.Publish(ctx, key, rec)
 }
+
+// Viewers returns the number of subscribed viewers.
+func (h *AlertHub) Viewers() int { return h.f.count() }
