@@ -179,12 +179,23 @@ func (a *Archiver) Stats() Stats {
 
 // Run archives batches until ctx ends, then writes out what it holds
 // (bounded by StopTimeout) and returns nil. It returns an error only when
-// the archive cannot start or the consumer fails. A failed write is logged
-// and retried with backoff; its rows stay uncommitted in the bus meanwhile.
+// the consumer fails. An archive that cannot be opened or written is logged
+// (naming the path) and retried with backoff; the rows stay uncommitted in
+// the bus meanwhile, and archiving resumes when the archive is usable again.
 func (a *Archiver) Run(ctx context.Context) error {
 	defer a.releaseAll()
-	if err := a.start(); err != nil {
-		return err
+	for delay := a.opts.RetryMin; ; delay = min(2*delay, a.opts.RetryMax) {
+		err := a.start()
+		if err == nil {
+			break
+		}
+		a.noteError(err)
+		a.log.Error("archive not usable; retrying, samples stay in the bus meanwhile", "err", err, "retry_in", delay)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(delay):
+		}
 	}
 	a.log.Info("archiver started", "dir", a.root)
 	for {
@@ -459,12 +470,12 @@ func (a *Archiver) writeRange(ctx context.Context, part int32, p *pending) error
 		}
 		files++
 		bytes += n
-		a.step("file")
 	}
+	a.step("renamed")
 	if err := a.opts.Consumer.Commit(ctx, p.lastMsg); err != nil {
 		return fmt.Errorf("commit partition %d offset %d: %w", part, p.last, err)
 	}
-	a.step("commit")
+	a.step("committed")
 	if err := removeDurable(a.root, intentName(part)); err != nil {
 		// The range is archived and committed; a stale intent is discarded
 		// on the next start.
