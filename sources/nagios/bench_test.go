@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"strconv"
 	"sync"
 	"syscall"
@@ -99,23 +100,29 @@ func BenchmarkCheckDummy(b *testing.B) {
 	}
 }
 
+// BenchmarkCheckTCP runs check_tcp against a local listener: the
+// benchmark's own, or the port in RECON_BENCH_TCP_PORT (the side-by-side
+// script points Nagios and Recon at the same listener).
 func BenchmarkCheckTCP(b *testing.B) {
 	needPlugin(b, "check_tcp")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
+	port := os.Getenv("RECON_BENCH_TCP_PORT")
+	if port == "" {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
 		}
-	}()
-	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+		defer ln.Close()
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				c.Close()
+			}
+		}()
+		port = strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	}
 	for _, workers := range []int{1, 4, 16} {
 		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
 			benchRuns(b, workers, module.Attrs{FieldCommand: []string{"check_tcp", "-H", "$HOSTADDRESS$", "-p", port}})

@@ -7,7 +7,8 @@
 # Nagios runs SERVICES services (check_dummy, then check_tcp against a local
 # listener), each due every second (interval_length=1), so it is always
 # behind: the results it writes per second are its sustained rate. Then the
-# Go benchmarks run the same plugins with 16 concurrent workers.
+# Go benchmarks run the same plugins with 16 concurrent workers, check_tcp
+# against the same listener.
 # Environment: CHECK_WORKERS (Nagios worker processes, default 4),
 # DUMMY_ONLY=1 (measure Nagios on check_dummy only, no Go benchmarks).
 # Needs: root, nagios4-core, monitoring-plugins-basic, python3, go.
@@ -141,4 +142,4 @@ run_nagios check_tcp "$PLUGINS/check_tcp -H 127.0.0.1 -p $PORT"
 
 echo "== Recon nagios module (go test -bench, 16 workers)"
 cd "$REPO"
-go test -run='^$' -bench='Benchmark(CheckDummy|CheckTCP)/workers=16' -benchtime=20000x -benchmem ./sources/nagios/
+RECON_BENCH_TCP_PORT=$PORT go test -run='^$' -bench='Benchmark(CheckDummy|CheckTCP)/workers=16' -benchtime=20000x -benchmem ./sources/nagios/
