@@ -12,6 +12,10 @@ import (
 	"github.com/reconmon/recon/runtime/bus"
 )
 
+// minCheckpoint is the least time between two state snapshots written for
+// new alert events.
+const minCheckpoint = 100 * time.Millisecond
+
 // delivery is one notification handed to a sink's dispatcher.
 type delivery struct {
 	seq  uint64
@@ -68,6 +72,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		haveLast  bool
 		lastSave  time.Time
 		sent      = map[uint64]bool{}
+		fresh     int // events queued since the last checkpoint
 		tickEvery = e.opts.TickEvery
 	)
 	ackDone := func(d delivery) {
@@ -183,7 +188,12 @@ func (e *Engine) Run(ctx context.Context) error {
 		for _, ev := range evs {
 			e.queue(ev)
 		}
-		if len(evs) > 0 || (haveLast && time.Since(lastSave) >= e.opts.CheckpointEvery) {
+		fresh += len(evs)
+		// New events are made durable and delivered promptly, but a burst
+		// of them does not write the state more than every minCheckpoint.
+		since := time.Since(lastSave)
+		if (fresh > 0 && since >= minCheckpoint) || (haveLast && since >= e.opts.CheckpointEvery) {
+			fresh = 0
 			if err := checkpoint(); err != nil {
 				return err
 			}
