@@ -34,6 +34,7 @@ const (
 	HeaderContentType = "content-type"
 	HeaderSchema      = "recon-schema"
 	ContentTypeArrow  = "application/vnd.apache.arrow.stream"
+	ContentTypeJSON   = "application/json"
 )
 
 // DefaultMaxMessageBytes keeps messages under Kafka's default
@@ -157,6 +158,20 @@ func Open(opts Options) (*Topic, error) {
 	return t, nil
 }
 
+// Dialer returns a dialer with the TLS and SASL settings of opts, for
+// readers and consumer groups built outside this package.
+func Dialer(opts Options) (*kafka.Dialer, error) {
+	mech, err := saslMechanism(opts)
+	if err != nil {
+		return nil, err
+	}
+	id := opts.ClientID
+	if id == "" {
+		id = "recon"
+	}
+	return &kafka.Dialer{ClientID: id, Timeout: 10 * time.Second, DualStack: true, TLS: opts.TLS, SASLMechanism: mech}, nil
+}
+
 func saslMechanism(o Options) (sasl.Mechanism, error) {
 	switch o.SASLMechanism {
 	case "":
@@ -207,6 +222,34 @@ func (t *Topic) Publish(ctx context.Context, key string, rec arrow.RecordBatch) 
 	}
 	t.stats.Published.Add(uint64(len(msgs)))
 	t.stats.PublishedRows.Add(uint64(rec.NumRows()))
+	return nil
+}
+
+// KeyedValue is one message of PublishJSON.
+type KeyedValue struct {
+	Key   string
+	Value []byte // one JSON document
+}
+
+// PublishJSON writes each value as one message (content-type
+// application/json, the topic's schema version header) and returns once
+// the brokers acknowledged all of them. The alerts topic carries alert
+// events this way (design §3.3).
+func (t *Topic) PublishJSON(ctx context.Context, vals []KeyedValue) error {
+	msgs := make([]kafka.Message, len(vals))
+	for i, v := range vals {
+		msgs[i] = kafka.Message{Key: []byte(v.Key), Value: v.Value, Headers: []kafka.Header{
+			{Key: HeaderContentType, Value: []byte(ContentTypeJSON)},
+			{Key: HeaderSchema, Value: []byte(t.opts.SchemaVersion)},
+		}}
+	}
+	if err := t.writer.WriteMessages(ctx, msgs...); err != nil {
+		return fmt.Errorf("kafka %s: publish %d JSON messages: %w", t.opts.Topic, len(msgs), err)
+	}
+	for _, m := range msgs {
+		t.stats.Bytes.Add(uint64(len(m.Value)))
+	}
+	t.stats.Published.Add(uint64(len(msgs)))
 	return nil
 }
 

@@ -1,0 +1,177 @@
+package kafkarole
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/reconmon/recon/runtime/bus"
+	"github.com/reconmon/recon/runtime/kafkabus"
+	"github.com/reconmon/recon/runtime/sample"
+)
+
+// GroupOptions tune the consumer group of a role.
+type GroupOptions struct {
+	// SessionTimeout is how long a silent member keeps its partitions
+	// before the others take them over (default 10 s).
+	SessionTimeout time.Duration
+	// RebalanceTimeout bounds how long the group waits for members to
+	// finish their work and rejoin (default 30 s).
+	RebalanceTimeout time.Duration
+}
+
+func (o *GroupOptions) setDefaults() {
+	if o.SessionTimeout <= 0 {
+		o.SessionTimeout = 10 * time.Second
+	}
+	if o.RebalanceTimeout <= 0 {
+		o.RebalanceTimeout = 30 * time.Second
+	}
+}
+
+func newGroup(conn kafkabus.Options, group string, g GroupOptions, log *slog.Logger) (*kafka.ConsumerGroup, error) {
+	g.setDefaults()
+	d, err := kafkabus.Dialer(conn)
+	if err != nil {
+		return nil, err
+	}
+	cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+		ID:                group,
+		Brokers:           conn.Brokers,
+		Dialer:            d,
+		Topics:            []string{conn.Topic},
+		SessionTimeout:    g.SessionTimeout,
+		HeartbeatInterval: g.SessionTimeout / 5,
+		RebalanceTimeout:  g.RebalanceTimeout,
+		JoinGroupBackoff:  time.Second,
+		StartOffset:       kafka.FirstOffset,
+		Timeout:           10 * time.Second,
+		ErrorLogger: kafka.LoggerFunc(func(f string, a ...any) {
+			log.Warn(fmt.Sprintf(f, a...), "group", group)
+		}),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("kafka group %s on %s: %w", group, conn.Topic, err)
+	}
+	return cg, nil
+}
+
+// genConsumer is the bus.Consumer of one consumer-group generation: it
+// reads the partitions the generation assigned, one goroutine each (so
+// each partition stays in order), and commits through the generation.
+// Fetch fails with bus.ErrClosed once the generation ends.
+type genConsumer struct {
+	gen    *kafka.Generation
+	topic  string
+	ctx    context.Context
+	cancel context.CancelFunc
+	msgs   chan bus.Message
+	wg     sync.WaitGroup
+	log    *slog.Logger
+	stats  *kafkabus.Stats
+}
+
+var _ bus.Consumer = (*genConsumer)(nil)
+
+// startGeneration starts reading gen's partitions of conn.Topic; ctx (the
+// generation's, joined with the role's) stops the readers.
+func startGeneration(ctx context.Context, gen *kafka.Generation, conn kafkabus.Options, stats *kafkabus.Stats, log *slog.Logger) (*genConsumer, error) {
+	d, err := kafkabus.Dialer(conn)
+	if err != nil {
+		return nil, err
+	}
+	c := &genConsumer{gen: gen, topic: conn.Topic, msgs: make(chan bus.Message, 16), log: log, stats: stats}
+	c.ctx, c.cancel = context.WithCancel(ctx)
+	for _, pa := range gen.Assignments[conn.Topic] {
+		r := kafka.NewReader(kafka.ReaderConfig{
+			Brokers:   conn.Brokers,
+			Topic:     conn.Topic,
+			Partition: pa.ID,
+			Dialer:    d,
+			MinBytes:  1,
+			MaxBytes:  64 << 20,
+			MaxWait:   250 * time.Millisecond,
+			ErrorLogger: kafka.LoggerFunc(func(f string, a ...any) {
+				log.Warn(fmt.Sprintf(f, a...), "partition", pa.ID)
+			}),
+		})
+		if err := r.SetOffset(pa.Offset); err != nil {
+			_ = r.Close()
+			c.Close()
+			return nil, fmt.Errorf("kafka %s partition %d: seek to %d: %w", conn.Topic, pa.ID, pa.Offset, err)
+		}
+		c.wg.Add(1)
+		go c.read(r, int32(pa.ID))
+	}
+	return c, nil
+}
+
+// read feeds one partition's decodable messages to c.msgs.
+func (c *genConsumer) read(r *kafka.Reader, part int32) {
+	defer c.wg.Done()
+	defer r.Close()
+	for {
+		m, err := r.FetchMessage(c.ctx)
+		if err != nil {
+			if c.ctx.Err() == nil {
+				c.log.Error("kafka fetch failed; the partition is read again by the next generation", "partition", part, "err", err)
+				c.cancel()
+			}
+			return
+		}
+		rec, err := kafkabus.Decode(m.Value, sample.Schema)
+		if err != nil {
+			c.stats.Skipped.Add(1)
+			c.log.Error("skipping undecodable message", "partition", part, "offset", m.Offset, "bytes", len(m.Value), "err", err)
+			continue
+		}
+		c.stats.Fetched.Add(1)
+		select {
+		case c.msgs <- bus.Message{Record: rec, Partition: part, Offset: m.Offset, Key: string(m.Key)}:
+		case <-c.ctx.Done():
+			rec.Release()
+			return
+		}
+	}
+}
+
+// Fetch returns the next message of any assigned partition.
+func (c *genConsumer) Fetch(ctx context.Context) (bus.Message, error) {
+	select {
+	case m := <-c.msgs:
+		return m, nil
+	case <-c.ctx.Done():
+		return bus.Message{}, bus.ErrClosed
+	case <-ctx.Done():
+		return bus.Message{}, ctx.Err()
+	}
+}
+
+// Commit commits the offset after m for its partition, within the
+// generation; it fails once the generation has ended (the partition may
+// belong to another member by then).
+func (c *genConsumer) Commit(_ context.Context, m bus.Message) error {
+	err := c.gen.CommitOffsets(map[string]map[int]int64{c.topic: {int(m.Partition): m.Offset + 1}})
+	if err != nil {
+		return fmt.Errorf("kafka %s: commit partition %d offset %d (generation %d): %w", c.topic, m.Partition, m.Offset, c.gen.ID, err)
+	}
+	return nil
+}
+
+// Close stops the readers and releases what they fetched.
+func (c *genConsumer) Close() error {
+	c.cancel()
+	c.wg.Wait()
+	for {
+		select {
+		case m := <-c.msgs:
+			m.Record.Release()
+		default:
+			return nil
+		}
+	}
+}

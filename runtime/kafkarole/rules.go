@@ -1,0 +1,142 @@
+package kafkarole
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/reconmon/recon/plan"
+	"github.com/reconmon/recon/runtime/bus"
+	"github.com/reconmon/recon/runtime/kafkabus"
+	"github.com/reconmon/recon/runtime/rules"
+	kafkasink "github.com/reconmon/recon/sinks/kafka"
+)
+
+// DefaultRulesGroup is the consumer group of the rule engines.
+const DefaultRulesGroup = "recon-rules"
+
+// RulesOptions configure the rules role.
+type RulesOptions struct {
+	Plan *plan.Plan
+	// Kafka is the samples topic.
+	Kafka kafkabus.Options
+	// Group is the rule engines' consumer group (default DefaultRulesGroup).
+	Group string
+	// DataDir holds the engine's state snapshot (rules.StateFile).
+	DataDir string
+	// Out receives the stdout sinks' notifications.
+	Out io.Writer
+	// Lateness is the default allowed lateness of rules (default 5 s: the
+	// collectors' batching and Kafka delay samples).
+	Lateness time.Duration
+	Logger   *slog.Logger
+}
+
+// Rules is the rules role: the rule engine reading the samples topic as a
+// member of the rule engines' group. Alert events go to the plan's
+// notification sinks; a kafka sink named in a rule's `notify` publishes
+// them to its alerts topic as JSON, key = fingerprint.
+//
+// State: the engine persists its windows and alert states under DataDir
+// with the bus position they reflect, and resumes from there after a
+// restart (messages it already applied are skipped). Rules see the
+// samples of every partition they are assigned; run one rules process per
+// pipeline, or several as standbys: on a takeover the new owner starts from
+// the committed position with its own persisted state (docs/kafka.md).
+type Rules struct {
+	eng     *rules.Engine
+	cons    bus.Consumer
+	closers []io.Closer
+	log     *slog.Logger
+}
+
+// NewRules compiles the plan's rules, restores their state and opens the
+// samples consumer and the notification sinks.
+func NewRules(opts RulesOptions) (*Rules, error) {
+	if opts.Plan == nil {
+		return nil, errors.New("kafka rules: no plan")
+	}
+	if opts.Group == "" {
+		opts.Group = DefaultRulesGroup
+	}
+	if opts.Lateness <= 0 {
+		opts.Lateness = 5 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Out == nil {
+		opts.Out = io.Discard
+	}
+	log := opts.Logger.With("role", "rules", "group", opts.Group)
+	r := &Rules{log: log}
+	ok := false
+	defer func() {
+		if !ok {
+			r.close()
+		}
+	}()
+	ns, err := rules.BuildNotifiers(opts.Plan, opts.Out, log)
+	if err != nil {
+		return nil, fmt.Errorf("kafka rules: %w", err)
+	}
+	sinks, err := kafkasink.Configs(opts.Plan)
+	if err != nil {
+		return nil, fmt.Errorf("kafka rules: %w", err)
+	}
+	for _, c := range sinks {
+		n, err := kafkasink.NewNotifier(c, log)
+		if err != nil {
+			return nil, fmt.Errorf("kafka rules: %w", err)
+		}
+		r.closers = append(r.closers, n)
+		ns[c.Name] = n
+	}
+	opts.Kafka.Logger = log
+	topic, err := kafkabus.Open(opts.Kafka)
+	if err != nil {
+		return nil, fmt.Errorf("kafka rules: %w", err)
+	}
+	r.closers = append(r.closers, topic)
+	if r.cons, err = topic.Consumer(opts.Group); err != nil {
+		return nil, fmt.Errorf("kafka rules: %w", err)
+	}
+	r.closers = append(r.closers, r.cons)
+	r.eng, err = rules.New(rules.Options{
+		Plan:            opts.Plan,
+		DataDir:         opts.DataDir,
+		Logger:          log,
+		DefaultLateness: opts.Lateness,
+		Samples:         r.cons,
+		Notifiers:       ns,
+		Clock:           time.Now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("kafka rules: %w", err)
+	}
+	ok = true
+	return r, nil
+}
+
+// Run evaluates until ctx ends, then saves the state, commits the
+// position and closes the consumer and the sinks.
+func (r *Rules) Run(ctx context.Context) error {
+	defer r.close()
+	return r.eng.Run(ctx)
+}
+
+// Engine returns the rule engine (for its statistics).
+func (r *Rules) Engine() *rules.Engine { return r.eng }
+
+func (r *Rules) close() {
+	// Consumer first: it was opened last.
+	for i := len(r.closers) - 1; i >= 0; i-- {
+		if err := r.closers[i].Close(); err != nil {
+			r.log.Warn("close", "err", err)
+		}
+	}
+	r.closers = nil
+}
