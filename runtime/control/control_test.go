@@ -288,3 +288,27 @@ func TestCloneAPI(t *testing.T) {
 		t.Errorf("second DELETE: %d, want 404", code)
 	}
 }
+
+// The client `reconc deploy` uses reports recond's reasons and the change.
+func TestClientDeploy(t *testing.T) {
+	port := livetest.TCPTarget(t)
+	web := livetest.TCPSource("web", port, time.Minute)
+	s := start(t, livetest.Plan(t, []plan.Source{web}, nil, nil), token)
+	c := &control.Client{URL: s.url, Token: token}
+	_, err := c.Deploy(context.Background(), []byte(`{"format":1,"sources":[{"name":"x","module":"telnet"}]}`))
+	var apiErr *control.APIError
+	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusUnprocessableEntity || !strings.Contains(err.Error(), `unknown module "telnet"`) {
+		t.Fatalf("invalid plan: %v, want 422 with the reason", err)
+	}
+	res, err := c.Deploy(context.Background(), marshal(t, livetest.Plan(t, []plan.Source{web}, []plan.Stream{stream("s1", time.Second)}, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Change.String(); !strings.Contains(got, "streams: +s1 (0 unchanged)") || !strings.Contains(got, "sources: (1 unchanged)") {
+		t.Errorf("change summary:\n%s", got)
+	}
+	c.Token = "nope"
+	if _, err := c.Deploy(context.Background(), []byte(`{}`)); !control.IsAPIError(err, http.StatusUnauthorized) {
+		t.Errorf("wrong token: %v, want 401", err)
+	}
+}

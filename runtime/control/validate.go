@@ -195,3 +195,24 @@ func delta(old, new map[string]string) Delta {
 	}
 	return d
 }
+
+// String summarises d as "+added -removed ~changed (N unchanged)".
+func (d Delta) String() string {
+	var parts []string
+	for _, n := range d.Added {
+		parts = append(parts, "+"+n)
+	}
+	for _, n := range d.Removed {
+		parts = append(parts, "-"+n)
+	}
+	for _, n := range d.Changed {
+		parts = append(parts, "~"+n)
+	}
+	parts = append(parts, fmt.Sprintf("(%d unchanged)", len(d.Unchanged)))
+	return strings.Join(parts, " ")
+}
+
+// String summarises the change, one line per kind of element.
+func (c Change) String() string {
+	return fmt.Sprintf("sources: %s\nstreams: %s\nrules:   %s\nsinks:   %s\n", c.Sources, c.Streams, c.Rules, c.Sinks)
+}
