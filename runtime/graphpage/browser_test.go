@@ -1,0 +1,283 @@
+package graphpage_test
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/chromedp/chromedp"
+
+	"github.com/reconmon/recon/catalog"
+	"github.com/reconmon/recon/plan"
+	"github.com/reconmon/recon/runtime/alert"
+	"github.com/reconmon/recon/runtime/control"
+	"github.com/reconmon/recon/runtime/graphpage"
+	"github.com/reconmon/recon/runtime/history"
+	"github.com/reconmon/recon/runtime/history/historytest"
+	"github.com/reconmon/recon/runtime/live"
+	"github.com/reconmon/recon/runtime/live/livetest"
+)
+
+var screenshot = flag.String("screenshot", "", "also save the browser test's screenshot at this path (docs/graphs.png)")
+
+const token = "graph-test-token"
+
+// server is the graph page with the live and control endpoints of recond
+// around it, all real: a tcp source checking a local listener can be
+// cloned at 1 s and streamed, and alert transitions stream from the alert
+// hub.
+type server struct {
+	url    string
+	alerts *live.AlertHub
+}
+
+func startServer(t *testing.T, archive string) *server {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	port := livetest.TCPTarget(t)
+	p := livetest.Plan(t, []plan.Source{livetest.TCPSource("web", port, time.Hour)}, nil, nil)
+	hub := live.NewHub(live.HubOptions{Logger: log})
+	alerts := live.NewAlertHub(live.HubOptions{Logger: log})
+	reg := catalog.Default()
+	clones, err := live.NewClones(live.CloneOptions{Registry: reg, Node: "test", DataDir: t.TempDir(), Archive: hub, Hub: hub, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(clones.Close)
+	if err := clones.SetPlan(p); err != nil {
+		t.Fatal(err)
+	}
+	ctl, err := control.New(control.Options{Token: token, Registry: reg, Plan: p, Clones: clones, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	arch, err := history.New(history.Options{Dir: archive, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := graphpage.New(graphpage.Options{Archive: arch, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	page.Register(mux)
+	ctl.Register(mux)
+	streams := &live.Streams{Hub: hub, Alerts: alerts, Clones: clones, Keepalive: time.Second, Logger: log}
+	streams.Register(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return &server{url: srv.URL, alerts: alerts}
+}
+
+// browser starts Debian's chromium headless with a fresh profile.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	path, err := exec.LookPath("chromium")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("chromium is not installed (CI=true): install with: make deps (apt-get install -y chromium)")
+		}
+		t.Skipf("chromium is not installed; install with: make deps (apt-get install -y chromium); under CI=true this fails")
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(path),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("hide-scrollbars", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 800),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	tctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(func() {
+		cancelTimeout()
+		cancel() // closes the browser
+		cancelAlloc()
+	})
+	return tctx
+}
+
+// pageState mirrors window.reconGraph.state().
+type pageState struct {
+	Loads  int     `json:"loads"`
+	From   float64 `json:"from"`
+	To     float64 `json:"to"`
+	Live   []string
+	Series []struct {
+		Label    string `json:"label"`
+		Raw      bool   `json:"raw"`
+		Points   int    `json:"points"`
+		Buckets  int    `json:"buckets"`
+		BucketNS int64  `json:"bucketNS"`
+		Live     int    `json:"live"`
+	} `json:"series"`
+	Marks      int    `json:"marks"`
+	MarksDrawn int    `json:"marksDrawn"`
+	Error      string `json:"error"`
+}
+
+func state(t *testing.T, ctx context.Context) pageState {
+	t.Helper()
+	st, err := chromedp.Run(ctx, chromedp.Evaluate[pageState](`window.reconGraph.state()`))
+	if err != nil {
+		t.Fatalf("read the page's state: %v", err)
+	}
+	return st
+}
+
+// waitState polls the page until cond holds or the deadline passes.
+func waitState(t *testing.T, ctx context.Context, within time.Duration, what string, cond func(pageState) bool) pageState {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		st := state(t, ctx)
+		if cond(st) {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s; page state %+v", what, within, st)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// archiveWeb archives web/duration@127.0.0.1 every 10 s for two hours
+// from start, with a neighbour series in the same files.
+func archiveWeb(t *testing.T, start time.Time) string {
+	t.Helper()
+	dir := t.TempDir()
+	var batches []arrow.RecordBatch
+	for h := range 2 {
+		var pts []historytest.Point
+		for i := range 360 {
+			ts := start.Add(time.Duration(h)*time.Hour + time.Duration(i)*10*time.Second).UnixNano()
+			v := 0.05 + 0.02*float64((h*360+i)%30)/30
+			pts = append(pts,
+				historytest.Point{Source: "web", Metric: "duration", Target: "127.0.0.1", Ts: ts, Value: v},
+				historytest.Point{Source: "web", Metric: "available", Target: "127.0.0.1", Ts: ts, Value: 1},
+				historytest.Point{Source: "db", Metric: "duration", Target: "127.0.0.1", Ts: ts, Value: 3},
+			)
+		}
+		batches = append(batches, historytest.Batch(pts))
+	}
+	if err := historytest.Write(dir, batches); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestPageInBrowser(t *testing.T) {
+	// The archived history ends one hour ago, so that the live window
+	// (the last five minutes) and the history do not overlap.
+	start := time.Now().UTC().Add(-3 * time.Hour).Truncate(time.Hour)
+	srv := startServer(t, archiveWeb(t, start))
+	ctx := browser(t) // closed before the server, which waits for its streams
+
+	open := func(from, to time.Time, points int) {
+		url := fmt.Sprintf("%s/#source=web&metric=duration&from=%d&to=%d&points=%d", srv.url, from.Unix(), to.Unix(), points)
+		// A blank page in between makes each range a fresh page load.
+		if err := chromedp.Do(ctx, chromedp.Navigate("about:blank"), chromedp.Navigate(url)); err != nil {
+			t.Fatalf("load the page: %v", err)
+		}
+	}
+
+	// One hour of 10 s samples, drawn at up to 1000 points: the 360 raw
+	// points exactly.
+	open(start.Add(30*time.Minute), start.Add(90*time.Minute), 1000)
+	st := waitState(t, ctx, 10*time.Second, "the archived series is drawn", func(st pageState) bool { return st.Loads > 0 || st.Error != "" })
+	if st.Error != "" || len(st.Series) != 1 || !st.Series[0].Raw || st.Series[0].Points != 360 {
+		t.Fatalf("one hour at 10 s: page shows %+v, want one raw series of 360 points", st)
+	}
+
+	// Both hours at 120 points: min/max/avg buckets, one per 60 s, all
+	// holding points.
+	open(start, start.Add(2*time.Hour), 120)
+	st = waitState(t, ctx, 10*time.Second, "the bucketed series is drawn", func(st pageState) bool { return st.Loads > 0 || st.Error != "" })
+	if st.Error != "" || len(st.Series) != 1 || st.Series[0].Raw || st.Series[0].Buckets != 120 || st.Series[0].BucketNS != int64(time.Minute) {
+		t.Fatalf("two hours at 120 points: page shows %+v, want 120 buckets of 60 s", st)
+	}
+
+	// The catalog fills the picker.
+	options, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#source option").length`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if options != 2 {
+		t.Errorf("source picker offers %d sources, want db and web", options)
+	}
+
+	// Live without the token: the clone is refused and the page says why.
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("live"))); err != nil {
+		t.Fatal(err)
+	}
+	st = waitState(t, ctx, 5*time.Second, "a clone without the token is refused", func(st pageState) bool { return st.Error != "" })
+	if st.Live != nil || !strings.Contains(st.Error, "token") {
+		t.Fatalf("live without a token: %+v, want an error about the token", st)
+	}
+
+	// With the token: a 1 s clone streams new points onto the chart.
+	if err := chromedp.Do(ctx,
+		chromedp.SetValue(chromedp.ID("token"), token),
+		chromedp.Click(chromedp.ID("live")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, ctx, 5*time.Second, "the clone starts", func(st pageState) bool { return len(st.Live) == 1 })
+	st = waitState(t, ctx, 2*time.Second, "live points arrive", func(st pageState) bool {
+		return len(st.Series) == 1 && st.Series[0].Live >= 1
+	})
+	first := st.Series[0].Live
+	waitState(t, ctx, 2*time.Second, "more live points arrive", func(st pageState) bool {
+		return len(st.Series) == 1 && st.Series[0].Live > first
+	})
+
+	// An alert transition is marked on the chart and listed.
+	now := time.Now().UTC()
+	srv.alerts.Observe(&alert.Event{
+		ID: "t1", Time: now, Rule: "web_slow", Severity: alert.Critical, Previous: alert.OK,
+		Group: map[string]string{"target": "127.0.0.1"}, Message: "p95(duration) 0.81 > 0.5",
+		Fingerprint: alert.Fingerprint("web_slow", map[string]string{"target": "127.0.0.1"}), Since: now,
+	})
+	waitState(t, ctx, 5*time.Second, "the alert transition is marked on the chart", func(st pageState) bool { return st.MarksDrawn >= 1 })
+	listed, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#alerts tbody")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(listed, "web_slow") || !strings.Contains(listed, "critical") {
+		t.Errorf("alert table shows %q, want web_slow critical", listed)
+	}
+
+	// Let a few more live points land next to the mark, then keep a
+	// picture of the page.
+	time.Sleep(1500 * time.Millisecond)
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "graphs.png")
+	if *screenshot != "" {
+		out = *screenshot
+	}
+	if err := os.WriteFile(out, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s (%d bytes)", out, len(png))
+}
