@@ -21,12 +21,12 @@ import (
 	"github.com/reconmon/recon/sources/nagios"
 )
 
-// identity is what the runtime stamps on every row of a source.
-type identity struct{ pipeline, source, module, target, node string }
+// nagiosIdentity is what the runtime stamps on every row of a source.
+type nagiosIdentity struct{ pipeline, source, module, target, node string }
 
-// toBatch builds a §3.1 sample batch from recorded rows, as the runtime's
+// nagiosBatch builds a §3.1 sample batch from recorded rows, as the runtime's
 // batcher does (rows with Ts 0 take ts).
-func toBatch(id identity, ts time.Time, rows []sample.Row) arrow.RecordBatch {
+func nagiosBatch(id nagiosIdentity, ts time.Time, rows []sample.Row) arrow.RecordBatch {
 	b := array.NewRecordBuilder(memory.DefaultAllocator, sample.Schema)
 	defer b.Release()
 	str := func(i int) *array.StringBuilder { return b.Field(i).(*array.StringBuilder) }
@@ -71,8 +71,8 @@ func toBatch(id identity, ts time.Time, rows []sample.Row) arrow.RecordBatch {
 	return b.NewRecordBatch()
 }
 
-// writeResult writes the rows the runtime adds to every run (design §3.1).
-func writeResult(w sample.Writer, res sample.Result, took time.Duration) {
+// writeNagiosResult writes the rows the runtime adds to every run (design §3.1).
+func writeNagiosResult(w sample.Writer, res sample.Result, took time.Duration) {
 	r := sample.Row{Metric: sample.MetricStatus, Value: float64(res.Status), HasValue: true,
 		Text: res.Status.String(), HasText: true, Labels: []sample.Label{{Key: sample.LabelMessage, Value: res.Message}}}
 	w.Write(&r)
@@ -128,8 +128,8 @@ func TestNagiosIntoParquet(t *testing.T) {
 		runCtx, runCancel := context.WithTimeout(ctx, 10*time.Second)
 		res := c.Run(runCtx, rec)
 		runCancel()
-		writeResult(rec, res, time.Since(start))
-		batch := toBatch(identity{"it", name, "nagios", "127.0.0.1", "n1"}, start, rec.Rows())
+		writeNagiosResult(rec, res, time.Since(start))
+		batch := nagiosBatch(nagiosIdentity{"it", name, "nagios", "127.0.0.1", "n1"}, start, rec.Rows())
 		err = j.Publish(ctx, name, batch)
 		published += batch.NumRows()
 		batch.Release()
