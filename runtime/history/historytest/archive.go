@@ -57,14 +57,32 @@ func Batch(points []Point) arrow.RecordBatch {
 	return b.NewRecordBatch()
 }
 
-// Write archives batches into the archive at dir with the real archiver and
-// returns once every batch is committed (durable). It takes ownership of
-// the batches.
+// Write archives batches into a new archive at dir; see Writer.
 func Write(dir string, batches []arrow.RecordBatch) error {
+	return NewWriter(dir).Write(batches)
+}
+
+// Writer archives batches into the archive at one directory, in several
+// calls when the whole archive would not fit in memory at once.
+type Writer struct {
+	dir string
+	// next is the bus offset of the next batch: offsets go on across calls,
+	// as they do on a real bus, so file names never repeat.
+	next int64
+}
+
+// NewWriter returns a Writer into the archive at dir.
+func NewWriter(dir string) *Writer { return &Writer{dir: dir} }
+
+// Write archives batches with the real archiver and returns once every
+// batch is committed (durable). It takes ownership of the batches.
+func (w *Writer) Write(batches []arrow.RecordBatch) error {
 	if len(batches) == 0 {
 		return nil
 	}
-	cons := &sliceConsumer{recs: batches, done: make(chan struct{})}
+	cons := &sliceConsumer{recs: batches, base: w.next, done: make(chan struct{})}
+	w.next += int64(len(batches))
+	dir := w.dir
 	cfg := parquet.DefaultConfig(dir)
 	cfg.Compact = false
 	cfg.FlushInterval = time.Hour
@@ -90,8 +108,8 @@ func Write(dir string, batches []arrow.RecordBatch) error {
 	if err := <-done; err != nil {
 		return fmt.Errorf("historytest: archiver: %w", err)
 	}
-	if got := cons.committed(); got != int64(len(batches)-1) {
-		return fmt.Errorf("historytest: archiver committed offset %d, want %d", got, len(batches)-1)
+	if got, want := cons.committed(), w.next-1; got != want {
+		return fmt.Errorf("historytest: archiver committed offset %d, want %d", got, want)
 	}
 	return nil
 }
@@ -99,11 +117,12 @@ func Write(dir string, batches []arrow.RecordBatch) error {
 // sliceConsumer is a bus.Consumer over prepared batches.
 type sliceConsumer struct {
 	recs []arrow.RecordBatch
+	base int64 // offset of recs[0]
 	done chan struct{}
 
 	mu   sync.Mutex
 	next int
-	last int64
+	last int64 // one past the last committed offset; 0 before any commit
 }
 
 func (c *sliceConsumer) Fetch(ctx context.Context) (bus.Message, error) {
@@ -119,7 +138,7 @@ func (c *sliceConsumer) Fetch(ctx context.Context) (bus.Message, error) {
 		close(c.done)
 	}
 	c.mu.Unlock()
-	return bus.Message{Record: c.recs[i], Offset: int64(i), Key: "k"}, nil
+	return bus.Message{Record: c.recs[i], Offset: c.base + int64(i), Key: "k"}, nil
 }
 
 func (c *sliceConsumer) Commit(_ context.Context, m bus.Message) error {
