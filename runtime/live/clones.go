@@ -201,7 +201,7 @@ func (c *Clones) SetPlan(p *plan.Plan) error {
 		}
 		info := Info{ID: st.Name, Name: st.Name, Source: st.Clone, Period: st.Period, TTL: st.TTL,
 			Archive: st.Archive, Declared: true}
-		if err := c.startLocked(info, src, c.streamDef(st), false); err != nil {
+		if _, err := c.startLocked(info, src, c.streamDef(st), false); err != nil {
 			errs = append(errs, fmt.Errorf("stream %s (%s): %w", st.Name, st.Pos, err))
 		}
 	}
@@ -233,7 +233,7 @@ func (c *Clones) Start(ctx context.Context, req Request) (Info, error) {
 	}
 	src, local := c.sources[req.Source]
 	if local {
-		err = c.startLocked(info, src, "", true)
+		info, err = c.startLocked(info, src, "", true)
 		c.mu.Unlock()
 		return info, err
 	}
@@ -244,6 +244,7 @@ func (c *Clones) Start(ctx context.Context, req Request) (Info, error) {
 	info.Remote = true
 	cl := c.registerLocked(info, "", true)
 	close(cl.done) // nothing runs here
+	info = cl.info
 	c.mu.Unlock()
 	if err := c.opts.Remote.Start(ctx, info); err != nil {
 		c.end(info.ID, "forwarding the request failed")
@@ -295,7 +296,8 @@ func (c *Clones) RunFor(info Info) (bool, error) {
 			info.Period.D(), c.opts.MinPeriod, info.TTL.D(), c.opts.MaxTTL)
 	}
 	info.Remote, info.Declared = false, false
-	return true, c.startLocked(info, src, "", false)
+	_, err := c.startLocked(info, src, "", false)
+	return true, err
 }
 
 func newID() string {
@@ -326,16 +328,16 @@ func (c *Clones) registerLocked(info Info, def string, adhoc bool) *clone {
 	return cl
 }
 
-func (c *Clones) startLocked(info Info, src plan.Source, def string, adhoc bool) error {
+func (c *Clones) startLocked(info Info, src plan.Source, def string, adhoc bool) (Info, error) {
 	if src.Period == 0 {
-		return fmt.Errorf("%w: %q is a passive source (module %s); only checks run on a period", ErrNotClonable, src.Name, src.Module)
+		return Info{}, fmt.Errorf("%w: %q is a passive source (module %s); only checks run on a period", ErrNotClonable, src.Name, src.Module)
 	}
 	if _, dup := c.byID[info.ID]; dup {
-		return fmt.Errorf("%w: clone %q already runs", ErrBadRequest, info.ID)
+		return Info{}, fmt.Errorf("%w: clone %q already runs", ErrBadRequest, info.ID)
 	}
 	check, err := c.build(info, src)
 	if err != nil {
-		return err
+		return Info{}, err
 	}
 	cl := c.registerLocked(info, def, adhoc)
 	ctx, cancel := context.WithCancel(c.ctx)
@@ -357,7 +359,7 @@ func (c *Clones) startLocked(info Info, src plan.Source, def string, adhoc bool)
 	}()
 	c.log.Info("clone started", "clone", info.Name, "source", info.Source, "period", info.Period.D(),
 		"ttl", info.TTL.D(), "archive", info.Archive, "declared", info.Declared)
-	return nil
+	return cl.info, nil
 }
 
 func (c *Clones) build(info Info, src plan.Source) (module.Check, error) {
