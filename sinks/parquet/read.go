@@ -27,8 +27,14 @@ func readFile(r io.ReaderAt, size int64, arena *arena) (out fileRows, err error)
 			out, err = fileRows{}, fmt.Errorf("corrupt parquet file: %v", p)
 		}
 	}()
+	if err := checkFooter(r, size); err != nil {
+		return fileRows{}, err
+	}
 	f, err := pq.OpenFile(r, size)
 	if err != nil {
+		return fileRows{}, err
+	}
+	if err := checkChunks(f, size); err != nil {
 		return fileRows{}, err
 	}
 	out.schema = f.Schema()
@@ -61,6 +67,69 @@ func readFile(r io.ReaderAt, size int64, arena *arena) (out fileRows, err error)
 	}
 	return out, nil
 }
+
+// checkFooter checks the magic bytes and that the footer length fits in the
+// file, before the Parquet library allocates a buffer of that length.
+func checkFooter(r io.ReaderAt, size int64) error {
+	if size < 12 {
+		return fmt.Errorf("not a parquet file: %d bytes", size)
+	}
+	var head, tail [4]byte
+	var footer [8]byte
+	if _, err := r.ReadAt(head[:], 0); err != nil {
+		return err
+	}
+	if _, err := r.ReadAt(footer[:], size-8); err != nil {
+		return err
+	}
+	copy(tail[:], footer[4:])
+	if string(head[:]) != "PAR1" || string(tail[:]) != "PAR1" {
+		return errors.New("not a parquet file: no PAR1 magic")
+	}
+	n := int64(binary.LittleEndian.Uint32(footer[:4]))
+	if n > size-12 {
+		return fmt.Errorf("corrupt parquet file: footer of %d bytes in a file of %d", n, size)
+	}
+	meta := make([]byte, n)
+	if _, err := r.ReadAt(meta, size-8-n); err != nil {
+		return err
+	}
+	return checkThrift(meta)
+}
+
+// checkChunks checks that every column chunk lies inside the file and that
+// sizes and counts are plausible, so that damaged metadata cannot make the
+// reader allocate without bound.
+func checkChunks(f *pq.File, size int64) error {
+	md := f.Metadata()
+	if md.NumRows < 0 || md.NumRows > maxRows {
+		return fmt.Errorf("corrupt parquet file: %d rows", md.NumRows)
+	}
+	for i, rg := range md.RowGroups {
+		if rg.NumRows < 0 || rg.NumRows > md.NumRows {
+			return fmt.Errorf("corrupt parquet file: row group %d has %d rows", i, rg.NumRows)
+		}
+		for _, c := range rg.Columns {
+			m := c.MetaData
+			start := m.DataPageOffset
+			if m.DictionaryPageOffset > 0 && m.DictionaryPageOffset < start {
+				start = m.DictionaryPageOffset
+			}
+			if start < 4 || m.TotalCompressedSize < 0 || start+m.TotalCompressedSize > size ||
+				m.TotalUncompressedSize < 0 || m.TotalUncompressedSize > maxChunkBytes ||
+				m.NumValues < 0 || m.NumValues > maxRows*64 {
+				return fmt.Errorf("corrupt parquet file: column %v of row group %d is out of bounds", m.PathInSchema, i)
+			}
+		}
+	}
+	return nil
+}
+
+// Bounds on what one archive file may hold; ours stay far below.
+const (
+	maxRows       = 1 << 32
+	maxChunkBytes = 1 << 34
+)
 
 // readPath reads the Parquet file at path.
 func readPath(path string, arena *arena) (fileRows, error) {

@@ -1,0 +1,91 @@
+package parquet
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+)
+
+// FuzzReadFile feeds arbitrary bytes to the Parquet reader compaction uses
+// on archive files: damaged files must give an error, never a panic.
+func FuzzReadFile(f *testing.F) {
+	valid := seedFile(f)
+	f.Add(valid)
+	f.Add(valid[:len(valid)/2])
+	f.Add(valid[len(valid)/3:])
+	f.Add([]byte("PAR1"))
+	f.Add([]byte("PAR1PAR1"))
+	f.Add(append([]byte("PAR1"), append(bytes.Repeat([]byte{0xff}, 64), []byte("\x10\x00\x00\x00PAR1")...)...))
+	flipped := bytes.Clone(valid)
+	flipped[len(flipped)/2] ^= 0x5a
+	f.Add(flipped)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var ar arena
+		rows, err := readFile(bytes.NewReader(data), int64(len(data)), &ar)
+		if err == nil {
+			var d digest
+			for _, r := range rows.rows {
+				d.add(r)
+			}
+		}
+	})
+}
+
+// seedFile writes a small archive file and returns its bytes.
+func seedFile(f *testing.F) []byte { return seedFileT(f) }
+
+func seedFileT(f testing.TB) []byte {
+	f.Helper()
+	l, err := SamplesTable.compile()
+	if err != nil {
+		f.Fatal(err)
+	}
+	rec := record(genRows(0, 50, 1))
+	defer rec.Release()
+	dir := f.TempDir()
+	cfg := DefaultConfig(dir)
+	enc := newEncoder(l, writerConfig{CompressionLevel: cfg.CompressionLevel, RowGroupRows: 20, PageBytes: 1 << 10})
+	groups := enc.plan([]arrow.RecordBatch{rec})
+	if len(groups) != 1 {
+		f.Fatalf("%d hour groups, want 1", len(groups))
+	}
+	var buf bytes.Buffer
+	if err := enc.writeFile(&buf, []arrow.RecordBatch{rec}, groups[0].refs); err != nil {
+		f.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// A file that cannot be read is reported with its path, and compaction
+// leaves its partition as it is.
+func TestCompactReportsDamagedFile(t *testing.T) {
+	archive, rows, _ := smallFiles(t)
+	root := filepath.Join(archive, "samples")
+	files := filesIn(t, root, "00")
+	bad := filepath.Join(root, "date=2024-06-01", "hour=00", files[0])
+	good, err := os.ReadFile(bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bad, good[:len(good)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Compact(context.Background(), archive, CompactOptions{ClosedBefore: hourEnd(0), Logger: quietLogger()})
+	if err == nil || !bytes.Contains([]byte(err.Error()), []byte(bad)) {
+		t.Fatalf("compaction error %v does not name %s", err, bad)
+	}
+	if got := filesIn(t, root, "00"); len(got) != len(files) {
+		t.Errorf("partition changed from %v to %v", files, got)
+	}
+	if err := os.WriteFile(bad, good, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Compact(context.Background(), archive, CompactOptions{ClosedBefore: hourEnd(0), Logger: quietLogger()}); err != nil {
+		t.Fatal(err)
+	}
+	assertExactlyOnce(t, readArchive(t, root), rows)
+}
