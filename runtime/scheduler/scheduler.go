@@ -90,9 +90,9 @@ type Options struct {
 	// ListenerBackoff is the first wait before restarting a failed
 	// listener (default 1 s, doubling up to ListenerBackoffMax, default 1 min).
 	ListenerBackoff, ListenerBackoffMax time.Duration
-	Observer                           Observer
-	Clock                              Clock
-	Logger                             *slog.Logger
+	Observer                            Observer
+	Clock                               Clock
+	Logger                              *slog.Logger
 }
 
 // ErrDuplicate is returned by Add for a name already scheduled.
