@@ -16,6 +16,10 @@ import (
 // new alert events.
 const minCheckpoint = 100 * time.Millisecond
 
+// stopWait bounds how long Run waits, when stopped, for notifications in
+// flight; the rest stay in the saved outbox.
+const stopWait = 5 * time.Second
+
 // delivery is one notification handed to a sink's dispatcher.
 type delivery struct {
 	seq  uint64
@@ -52,18 +56,29 @@ func (e *Engine) Run(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			for d := range q {
+				if dctx.Err() != nil {
+					continue // shutting down: the saved outbox still holds it
+				}
 				if err := n.Notify(dctx, &d.ev); err != nil {
+					if dctx.Err() != nil {
+						continue
+					}
 					e.log.Error("notification failed", "sink", d.sink, "rule", d.ev.Rule, "fingerprint", d.ev.Fingerprint, "err", err)
 				}
-				done <- d
+				select {
+				case done <- d:
+				case <-dctx.Done():
+				}
 			}
 		}()
 	}
 	defer func() {
+		// Undelivered events are in the state saved before returning; the
+		// next Run delivers them.
+		stop()
 		for _, q := range queues {
 			close(q)
 		}
-		stop()
 		wg.Wait()
 	}()
 
@@ -75,7 +90,9 @@ func (e *Engine) Run(ctx context.Context) error {
 		fresh     int // events queued since the last checkpoint
 		tickEvery = e.opts.TickEvery
 	)
+	outstanding := 0 // deliveries handed to dispatchers and not yet done
 	ackDone := func(d delivery) {
+		outstanding--
 		for _, p := range e.outbox {
 			if p.seq == d.seq {
 				for i, s := range p.Sinks {
@@ -127,6 +144,7 @@ func (e *Engine) Run(ctx context.Context) error {
 					select {
 					case queues[s] <- d:
 						queued = true
+						outstanding++
 					case d2 := <-done:
 						ackDone(d2)
 					case <-ctx.Done():
@@ -163,8 +181,19 @@ func (e *Engine) Run(ctx context.Context) error {
 			e.applied[m.Partition] = max(e.applied[m.Partition], m.Offset)
 			last, haveLast = m, true
 		case ctx.Err() != nil:
-			// Shutting down: make everything applied so far durable.
-			drain()
+			// Shutting down: let deliveries in flight finish (bounded),
+			// then make everything applied so far durable.
+			wait := time.NewTimer(stopWait)
+		flush:
+			for outstanding > 0 {
+				select {
+				case d := <-done:
+					ackDone(d)
+				case <-wait.C:
+					break flush
+				}
+			}
+			wait.Stop()
 			if err := e.Save(); err != nil {
 				return err
 			}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -20,8 +21,13 @@ import (
 	"github.com/reconmon/recon/runtime/alert"
 	"github.com/reconmon/recon/runtime/journal"
 	"github.com/reconmon/recon/runtime/sample"
+	"github.com/reconmon/recon/sinks/stdout"
 	"github.com/reconmon/recon/sinks/webhook"
 )
+
+func stdoutNotifier(w io.Writer) alert.Notifier {
+	return stdout.New(module.Attrs{stdout.FieldFormat: stdout.FormatText}, w)
+}
 
 // runPlan fires and resolves often: per target, warning when the 1m avg
 // exceeds 1, critical above 5.
@@ -262,5 +268,100 @@ func TestRunSurvivesKill(t *testing.T) {
 	}
 	if len(onTopic) != len(want) {
 		t.Errorf("alerts topic holds %d of %d transitions", len(onTopic), len(want))
+	}
+}
+
+// syncBuffer is an io.Writer safe for the notifier goroutine and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  []byte
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.b = append(s.b, p...)
+	return len(p), nil
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return string(s.b)
+}
+
+// While no samples arrive, Run evaluates at the clock it is given: a source
+// that went silent goes absent, and the stdout sink prints it. Stopping Run
+// saves the state; a second Run resumes without notifying again.
+func TestRunEvaluatesOnTheClock(t *testing.T) {
+	dir := t.TempDir()
+	j, err := journal.Open(filepath.Join(dir, "journal"), journal.Options{Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	b := newRowBatcher("clock")
+	b.add(command{rows: []sample.Row{{Ts: 10e9, Target: "a", Metric: "up", Value: 1, HasValue: true}}, source: []string{"host"}, module: []string{"ping"}})
+	rec := b.record()
+	defer rec.Release()
+	if err := j.Publish(context.Background(), "host", rec); err != nil {
+		t.Fatal(err)
+	}
+	p := &plan.Plan{Pipeline: "clock", Rules: []plan.Rule{{
+		Name: "silent", From: []string{"host"}, Pos: "c.recon:1:1", Notify: []string{"console"},
+		GroupBy: []plan.Expr{*col("target")},
+		Window:  plan.Window{Kind: "tumbling", Size: plan.Duration(10 * time.Second)},
+		Clauses: []plan.Clause{{Severity: "critical", Absent: plan.Duration(30 * time.Second)}},
+	}}}
+	var mu sync.Mutex
+	now := time.Unix(10, 0)
+	clock := func() time.Time { // advances 5s of engine time per evaluation
+		mu.Lock()
+		defer mu.Unlock()
+		now = now.Add(5 * time.Second)
+		return now
+	}
+	var out syncBuffer
+	run := func(stopWhen func() bool) {
+		c, err := j.Consumer("rules")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		e, err := New(Options{
+			Plan: p, DataDir: filepath.Join(dir, "state"), Logger: discardLogger(), Samples: c, Clock: clock,
+			Notifiers: map[string]alert.Notifier{"console": stdoutNotifier(&out)},
+			TickEvery: 5 * time.Millisecond,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer e.Close()
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- e.Run(ctx) }()
+		deadline := time.Now().Add(20 * time.Second)
+		for !stopWhen() && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The group and the rule-level group ({}: no sample at all) go absent.
+	run(func() bool { return strings.Count(out.String(), "CRITICAL silent") == 2 })
+	want := "1970-01-01T00:00:50Z CRITICAL silent {target=a} (was ok): absent(30s): no samples since 1970-01-01T00:00:10Z\n" +
+		"1970-01-01T00:00:50Z CRITICAL silent {} (was ok): absent(30s): no samples since 1970-01-01T00:00:10Z\n"
+	if out.String() != want {
+		t.Fatalf("stdout sink printed\n%q\nwant\n%q", out.String(), want)
+	}
+	// Resumed: the alert is still critical, nothing new to say.
+	mu.Lock()
+	stopAt := now.Add(time.Minute)
+	mu.Unlock()
+	run(func() bool { mu.Lock(); defer mu.Unlock(); return now.After(stopAt) })
+	if out.String() != want {
+		t.Errorf("after a restart the sink printed more:\n%s", out.String())
 	}
 }
