@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"strings"
 	"testing"
@@ -120,7 +121,8 @@ func live(t *testing.T, recs []arrow.RecordBatch, to time.Time) []alert.Event {
 // recond does, and returns the archive root.
 func archive(t testing.TB, recs []arrow.RecordBatch, flushRows int) string {
 	dir := t.TempDir()
-	j, err := journal.Open(dir+"/journal", journal.Options{})
+	quiet := slog.New(slog.DiscardHandler)
+	j, err := journal.Open(dir+"/journal", journal.Options{Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +140,7 @@ func archive(t testing.TB, recs []arrow.RecordBatch, flushRows int) string {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	a, err := parquet.NewArchiver(parquet.Options{Config: parquet.Config{Dir: dir + "/archive", FlushRows: flushRows, FlushInterval: 50 * time.Millisecond}, Consumer: c})
+	a, err := parquet.NewArchiver(parquet.Options{Config: parquet.Config{Dir: dir + "/archive", FlushRows: flushRows, FlushInterval: 50 * time.Millisecond}, Consumer: c, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
