@@ -99,9 +99,12 @@ func New(env module.Env) (*Generator, error) {
 	for i := range g.series {
 		g.series[i] = "series-" + strconv.Itoa(i)
 	}
-	g.metrics = make([]string, nMetrics)
-	for i := range g.metrics {
-		g.metrics[i] = "m" + strconv.Itoa(i)
+	g.metrics = []string{MetricSeq}
+	if nMetrics > 1 {
+		g.metrics = make([]string, nMetrics)
+		for i := range g.metrics {
+			g.metrics[i] = "m" + strconv.Itoa(i)
+		}
 	}
 	period := env.Period
 	if period <= 0 {

@@ -16,6 +16,9 @@ const (
 	FieldPattern = "pattern"
 )
 
+// MetricSeq names the generated samples when metrics = 1.
+const MetricSeq = "seq"
+
 // Patterns of the generated values.
 const (
 	PatternSeq      = "seq"
@@ -33,7 +36,7 @@ var Spec = &module.Spec{
 	Description: `Writes ` + "`rate`" + ` samples per second, period by period, with timestamps spread
 evenly over the period. Sample number n (counting from 0 over the life of the source,
 across restarts) goes to series ` + "`n % series`" + ` (the target column: ` + "`series-0`" + ` …) and metric
-` + "`m<(n / series) % metrics>`" + ` (` + "`m0`" + ` …). With ` + "`pattern = \"seq\"`" + ` (the default) its value is n
+` + "`m<(n / series) % metrics>`" + ` (` + "`m0`" + ` …), or ` + "`seq`" + ` when ` + "`metrics = 1`" + ` (the default). With ` + "`pattern = \"seq\"`" + ` (the default) its value is n
 itself, so that ` + "`count(*) = count(DISTINCT value)`" + ` proves every sample was archived once;
 the other patterns give constant, sine, sawtooth or random values.
 
@@ -42,6 +45,7 @@ The next sequence number is reserved in blocks in ` + "`DATA/generator/<pipeline
 block, never reusing one. The same file records ` + "`accepted`" + `, the highest sequence number
 known durable on the bus, updated once per run.`,
 	Fields: []module.Field{
+		module.String("target", "Unused: the target column holds the series name.").Def("generator").Adv(),
 		module.Float(FieldRate, "Samples per second.").Def(1000.0).Range(0, 1e8).Example("1000", "2000000"),
 		module.Int(FieldSeries, "Distinct series (targets) the samples are spread over.").Def(1).Range(1, 1e7),
 		module.Int(FieldMetrics, "Distinct metric names per series.").Def(1).Range(1, 1e4),
@@ -49,7 +53,7 @@ known durable on the bus, updated once per run.`,
 			Def(PatternSeq).OneOf(PatternSeq, PatternConstant, PatternSine, PatternSawtooth, PatternRandom),
 	},
 	Metrics: []module.Metric{
-		{Name: "m0 … m<metrics-1>", Summary: "The generated samples (value: the sequence number with pattern seq)."},
+		{Name: "seq", Summary: "The generated samples when metrics = 1 (value: the sequence number with pattern seq); m0 … m<metrics-1> otherwise."},
 	},
 	Example: `pipeline "load"
 

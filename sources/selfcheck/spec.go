@@ -38,6 +38,9 @@ var Spec = &module.Spec{
 memory, GC cycles, open file descriptors, uptime and the free space of the file system
 holding the data directory. The target is the node name. Status is warning when the data
 directory's file system has less than 10% free, critical under 2%.`,
+	Fields: []module.Field{
+		module.String("target", "The target column of the samples.").Def("recond"),
+	},
 	Metrics: []module.Metric{
 		{Name: MetricGoroutines, Summary: "Goroutines."},
 		{Name: MetricHeap, Unit: "B", Summary: "Go heap objects in use."},

@@ -1,0 +1,187 @@
+// Command recond runs a Recon pipeline on one machine: it schedules the
+// plan's sources, batches their samples into the embedded journal and
+// archives them to Parquet, until SIGINT or SIGTERM stops it cleanly.
+//
+//	recond run plan.json|FILE.recon [--data DIR] [--listen ADDR] [--node NAME]
+//	           [--log-level debug|info|warn|error] [--log-format text|json]
+//	recond version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+
+	"github.com/reconmon/recon/catalog"
+	"github.com/reconmon/recon/compiler"
+	"github.com/reconmon/recon/diag"
+	"github.com/reconmon/recon/module"
+	"github.com/reconmon/recon/plan"
+	"github.com/reconmon/recon/runtime/engine"
+	"github.com/reconmon/recon/runtime/server"
+)
+
+const usage = `recond runs a Recon pipeline on this machine.
+
+Usage:
+  recond run plan.json|FILE.recon [flags]   run until SIGINT/SIGTERM (a second signal forces exit)
+  recond version                           print the version
+  recond --help                            this help
+
+Flags of run:
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		runFlags(stderr).PrintDefaults()
+		return 2
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		runFlags(stdout).PrintDefaults()
+		return 0
+	case "version", "--version":
+		fmt.Fprintln(stdout, "recond", version())
+		return 0
+	case "run":
+		return runCmd(args[1:], stderr)
+	}
+	fmt.Fprintf(stderr, "recond: unknown command %q (try recond --help)\n", args[0])
+	return 2
+}
+
+type runOptions struct {
+	data, listen, node, level, format string
+}
+
+func runFlags(out io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("recond run", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.String("data", "data", "data directory: journal, archive, module state")
+	fs.String("listen", server.DefaultAddr, "listener address for /healthz and /metrics")
+	fs.String("node", "", "node name stamped on every sample (default: the host name)")
+	fs.String("log-level", "info", "log level: debug, info, warn, error")
+	fs.String("log-format", "text", "log format: text or json")
+	return fs
+}
+
+func runCmd(args []string, stderr io.Writer) int {
+	fs := runFlags(stderr)
+	// Accept the plan file before or after the flags.
+	var file string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		file, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if file == "" && fs.NArg() > 0 {
+		file = fs.Arg(0)
+	}
+	if file == "" || fs.NArg() > 1 || (fs.NArg() == 1 && fs.Arg(0) != file) {
+		fmt.Fprintln(stderr, "recond run: exactly one plan.json or .recon file is required")
+		return 2
+	}
+	o := runOptions{
+		data: fs.Lookup("data").Value.String(), listen: fs.Lookup("listen").Value.String(),
+		node: fs.Lookup("node").Value.String(), level: fs.Lookup("log-level").Value.String(),
+		format: fs.Lookup("log-format").Value.String(),
+	}
+	logger, err := newLogger(stderr, o.level, o.format)
+	if err != nil {
+		fmt.Fprintf(stderr, "recond run: %v\n", err)
+		return 2
+	}
+	slog.SetDefault(logger)
+
+	reg := catalog.Default()
+	p, err := loadPlan(file, reg, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "recond run: %v\n", err)
+		return 1
+	}
+	eng, err := engine.New(p, engine.Options{
+		DataDir: o.data, Node: o.node, Listen: o.listen, Registry: reg, Logger: logger, Version: version(),
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "recond run: %v\n", err)
+		return 1
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		s := <-sigs
+		logger.Info("signal: stopping cleanly (a second signal forces exit)", "signal", s.String())
+		cancel()
+		s = <-sigs
+		logger.Error("second signal: exiting now; accepted samples stay in the journal and are archived at the next start", "signal", s.String())
+		os.Exit(1)
+	}()
+	if err := eng.Run(ctx); err != nil {
+		logger.Error("recond failed", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// loadPlan reads a compiled plan, or compiles a .recon file.
+func loadPlan(file string, reg *module.Registry, stderr io.Writer) (*plan.Plan, error) {
+	if !strings.HasSuffix(file, ".recon") {
+		return plan.Load(file)
+	}
+	srcs := compiler.Sources{}
+	p, ds := compiler.Compile(file, compiler.Options{Registry: reg, ReadFile: srcs.Reader(nil)})
+	if len(ds) > 0 {
+		if err := diag.Text(stderr, ds, srcs); err != nil {
+			return nil, fmt.Errorf("print diagnostics: %w", err)
+		}
+	}
+	if ds.HasErrors() || p == nil {
+		return nil, fmt.Errorf("%s does not compile", file)
+	}
+	return p, nil
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}
+
+// version is the module version of the build, or "devel".
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "devel"
+}

@@ -1,0 +1,373 @@
+// Package engine wires recond's pipeline on one machine: plan → sources
+// (scheduler) → batcher → embedded journal → consumers (the Parquet
+// archiver, and any others recond starts: rule engine, live stream), with
+// the HTTP listener for /healthz and /metrics.
+//
+// Shutdown order (Run's context cancelled): sources stop, the batcher
+// flushes and publishes what it holds, consumers drain everything the
+// journal accepted, then the journal closes. A sample accepted by the bus
+// is archived before Run returns.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/reconmon/recon/module"
+	"github.com/reconmon/recon/plan"
+	"github.com/reconmon/recon/runtime/batch"
+	"github.com/reconmon/recon/runtime/bus"
+	"github.com/reconmon/recon/runtime/journal"
+	"github.com/reconmon/recon/runtime/metrics"
+	"github.com/reconmon/recon/runtime/scheduler"
+	"github.com/reconmon/recon/runtime/server"
+	"github.com/reconmon/recon/sinks/parquet"
+)
+
+// ArchiverConsumer is the journal consumer name of the samples archiver.
+const ArchiverConsumer = "archiver"
+
+// Consumer is a reader of the samples topic started beside the archiver
+// (rule engine, live stream …). Run reads until ctx is cancelled; the
+// engine cancels it only once the consumer's journal lag is zero, so it
+// sees every accepted batch.
+type Consumer struct {
+	// Name keys the consumer's checkpoint in the journal.
+	Name string
+	Run  func(ctx context.Context, c bus.Consumer) error
+}
+
+// Options configure an Engine.
+type Options struct {
+	// DataDir holds the journal (DATA/journal/samples), the archive (the
+	// parquet sink's path, default DATA/archive) and module state.
+	DataDir string
+	// Node names this recond in every sample (default: the host name).
+	Node string
+	// Listen is the listener address (default server.DefaultAddr).
+	Listen   string
+	Registry *module.Registry
+	Logger   *slog.Logger
+	Version  string
+	Batch    batch.Options
+	Journal  journal.Options
+	// Concurrency bounds the checks running at once (scheduler default).
+	Concurrency int
+	// Consumers start beside the archiver.
+	Consumers []Consumer
+	// DrainTimeout bounds how long shutdown waits for consumers to catch up
+	// with the journal (default 2 min); what is left stays in the journal
+	// and is archived at the next start.
+	DrainTimeout time.Duration
+	// Ready, when set, is called once everything runs, with the listener's
+	// address.
+	Ready func(addr string)
+}
+
+// Engine runs one plan.
+type Engine struct {
+	plan  *plan.Plan
+	opts  Options
+	log   *slog.Logger
+	start time.Time
+
+	journal  *journal.Journal
+	batcher  *batch.Batcher
+	sched    *scheduler.Scheduler
+	metrics  *metrics.Runtime
+	server   *server.Server
+	archiver *parquet.Archiver
+}
+
+// New checks the plan against the registry and returns an engine; Run
+// starts it.
+func New(p *plan.Plan, opts Options) (*Engine, error) {
+	if opts.Registry == nil {
+		return nil, errors.New("engine: no module registry")
+	}
+	if opts.DataDir == "" {
+		opts.DataDir = "data"
+	}
+	if opts.Node == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return nil, fmt.Errorf("engine: node name: %w", err)
+		}
+		opts.Node = h
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.DrainTimeout <= 0 {
+		opts.DrainTimeout = 2 * time.Minute
+	}
+	for _, s := range p.Sources {
+		spec, ok := opts.Registry.Lookup(module.KindSource, s.Module)
+		if !ok {
+			return nil, fmt.Errorf("source %q (%s): unknown module %q", s.Name, s.Pos, s.Module)
+		}
+		if spec.NewCheck == nil && spec.NewListener == nil {
+			return nil, fmt.Errorf("source %q (%s): module %s has no runtime in this build", s.Name, s.Pos, s.Module)
+		}
+	}
+	return &Engine{plan: p, opts: opts, log: opts.Logger}, nil
+}
+
+// Run runs the pipeline until ctx is cancelled, then stops cleanly (see the
+// package doc). It returns an error if the pipeline cannot start or a
+// consumer failed.
+func (e *Engine) Run(ctx context.Context) (err error) {
+	e.start = time.Now()
+	o := e.opts
+	if err := os.MkdirAll(o.DataDir, 0o755); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	jopts := o.Journal
+	if jopts.Logger == nil {
+		jopts.Logger = e.log.With("component", "journal")
+	}
+	jdir := filepath.Join(o.DataDir, "journal", bus.TopicSamples)
+	e.journal, err = journal.Open(jdir, jopts)
+	if err != nil {
+		return fmt.Errorf("open journal %s: %w", jdir, err)
+	}
+	defer func() {
+		if cerr := e.journal.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("close journal: %w", cerr))
+		}
+	}()
+
+	e.metrics = metrics.New(time.Second)
+	bopts := o.Batch
+	bopts.Logger = e.log.With("component", "batcher")
+	bopts.OnPublish = e.metrics.Published
+	e.batcher = batch.New(e.journal, bopts)
+	e.metrics.WatchBatcher(e.batcher)
+	e.metrics.WatchJournal(e.journal.Stats)
+
+	// Consumers run on their own context: they are stopped only after the
+	// batcher has published everything and they have drained it.
+	cctx, cancelConsumers := context.WithCancel(context.Background())
+	defer cancelConsumers()
+	var cwg sync.WaitGroup
+	cerrs := make(chan error, len(o.Consumers)+1)
+	names, err := e.startConsumers(cctx, &cwg, cerrs)
+	if err != nil {
+		return err
+	}
+
+	e.sched = scheduler.New(scheduler.Options{
+		Concurrency: o.Concurrency,
+		Observer:    e.metrics,
+		Logger:      e.log.With("component", "scheduler"),
+	})
+	if err := e.addSources(); err != nil {
+		cancelConsumers()
+		cwg.Wait()
+		return err
+	}
+
+	e.server = server.New(server.Options{Addr: o.Listen, Gatherer: e.metrics.Registry, Health: e.health, Logger: e.log.With("component", "listener")})
+	if err := e.server.Start(); err != nil {
+		cancelConsumers()
+		cwg.Wait()
+		return err
+	}
+
+	e.batcher.Start()
+	sctx, stopSources := context.WithCancel(ctx)
+	defer stopSources()
+	sdone := make(chan error, 1)
+	go func() { sdone <- e.sched.Run(sctx) }()
+	e.log.Info("recond running", "pipeline", e.plan.Pipeline, "sources", len(e.plan.Sources),
+		"node", o.Node, "data", o.DataDir, "listen", e.server.Addr())
+	if o.Ready != nil {
+		o.Ready(e.server.Addr())
+	}
+
+	var consumerErr error
+	select {
+	case <-ctx.Done():
+	case consumerErr = <-cerrs:
+		e.log.Error("a consumer failed; stopping", "err", consumerErr)
+	}
+	e.log.Info("stopping: sources first")
+	stopSources()
+	if serr := <-sdone; serr != nil {
+		err = errors.Join(err, serr)
+	}
+	e.log.Info("stopping: flushing batches")
+	fctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	if berr := e.batcher.Close(fctx); berr != nil {
+		err = errors.Join(err, fmt.Errorf("flush batches: %w", berr))
+	}
+	cancel()
+	e.log.Info("stopping: consumers drain the journal")
+	e.drain(names)
+	cancelConsumers()
+	cwg.Wait()
+	close(cerrs)
+	for cerr := range cerrs {
+		err = errors.Join(err, cerr)
+	}
+	err = errors.Join(err, consumerErr)
+	shctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if serr := e.server.Shutdown(shctx); serr != nil {
+		e.log.Warn("listener shutdown", "err", serr)
+	}
+	e.log.Info("recond stopped", "samples_accepted", e.batcher.Accepted(), "samples_archived", e.archiver.Stats().RowsWritten)
+	return err
+}
+
+// startConsumers opens the archiver and the extra consumers on the
+// journal and starts them; it returns the consumer names.
+func (e *Engine) startConsumers(ctx context.Context, wg *sync.WaitGroup, errs chan<- error) ([]string, error) {
+	cfg, name, err := e.archiveConfig()
+	if err != nil {
+		return nil, err
+	}
+	ac, err := e.journal.Consumer(name)
+	if err != nil {
+		return nil, fmt.Errorf("archiver consumer: %w", err)
+	}
+	e.archiver, err = parquet.NewArchiver(parquet.Options{Config: cfg, Consumer: ac, Logger: e.log.With("component", "archiver")})
+	if err != nil {
+		ac.Close()
+		return nil, fmt.Errorf("archiver: %w", err)
+	}
+	e.metrics.WatchArchiver(e.archiver.Stats)
+	e.log.Info("archive", "dir", cfg.Dir)
+	type run struct {
+		name string
+		c    bus.Consumer
+		fn   func(context.Context, bus.Consumer) error
+	}
+	runs := []run{{name, ac, func(ctx context.Context, _ bus.Consumer) error { return e.archiver.Run(ctx) }}}
+	for _, c := range e.opts.Consumers {
+		bc, err := e.journal.Consumer(c.Name)
+		if err != nil {
+			for _, r := range runs {
+				r.c.Close()
+			}
+			return nil, fmt.Errorf("consumer %s: %w", c.Name, err)
+		}
+		runs = append(runs, run{c.Name, bc, c.Run})
+	}
+	names := make([]string, 0, len(runs))
+	for _, r := range runs {
+		names = append(names, r.name)
+		wg.Go(func() {
+			defer r.c.Close()
+			if err := r.fn(ctx, r.c); err != nil {
+				errs <- fmt.Errorf("consumer %s: %w", r.name, err)
+			}
+		})
+	}
+	return names, nil
+}
+
+// archiveConfig returns the archive settings of the plan's parquet sink
+// (the implied default when it declares none) and its consumer name.
+func (e *Engine) archiveConfig() (parquet.Config, string, error) {
+	for _, s := range e.plan.Sinks {
+		if s.Kind != parquet.Spec.Name {
+			continue
+		}
+		attrs, err := module.DecodeAttrs(parquet.Spec, s.Attrs)
+		if err != nil {
+			return parquet.Config{}, "", fmt.Errorf("sink %q (%s): %w", s.Name, s.Pos, err)
+		}
+		return parquet.ConfigFromAttrs(attrs, e.opts.DataDir), ArchiverConsumer, nil
+	}
+	return parquet.DefaultConfig(filepath.Join(e.opts.DataDir, parquet.DefaultPath)), ArchiverConsumer, nil
+}
+
+// addSources builds every source of the plan and schedules it.
+func (e *Engine) addSources() error {
+	for _, s := range e.plan.Sources {
+		spec, _ := e.opts.Registry.Lookup(module.KindSource, s.Module)
+		attrs, err := module.DecodeAttrs(spec, s.Attrs)
+		if err != nil {
+			return fmt.Errorf("source %q (%s): %w", s.Name, s.Pos, err)
+		}
+		target := s.Target
+		if target == "" {
+			// Modules that declare their own target attribute (selfcheck).
+			target = attrs.String("target")
+		}
+		env := module.Env{
+			Pipeline: e.plan.Pipeline, Source: s.Name, Node: e.opts.Node, Target: target,
+			Period: s.Period.D(), Timeout: s.Timeout.D(), Attrs: attrs, DataDir: e.opts.DataDir,
+			Logger: e.log.With("source", s.Name, "module", s.Module),
+		}
+		src := scheduler.Source{
+			Name: s.Name, Module: s.Module, Period: env.Period, Timeout: env.Timeout,
+			Writer: e.batcher.Writer(batch.Identity{Pipeline: e.plan.Pipeline, Source: s.Name, Module: s.Module, Target: target, Node: e.opts.Node}),
+		}
+		if spec.NewListener != nil && (spec.Passive || spec.NewCheck == nil) {
+			src.Listener, err = spec.NewListener(env)
+		} else {
+			src.Check, err = spec.NewCheck(env)
+		}
+		if err != nil {
+			return fmt.Errorf("source %q (%s): %w", s.Name, s.Pos, err)
+		}
+		if err := e.sched.Add(src); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// drain waits until every named consumer has committed everything the
+// journal holds, or DrainTimeout passed.
+func (e *Engine) drain(names []string) {
+	deadline := time.Now().Add(e.opts.DrainTimeout)
+	for {
+		lag := int64(0)
+		for _, cs := range e.journal.Stats().Consumers {
+			for _, n := range names {
+				if cs.Name == n {
+					lag += cs.Lag
+				}
+			}
+		}
+		if lag == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.log.Warn("consumers did not drain the journal in time; the rest is processed at the next start", "lag_batches", lag, "timeout", e.opts.DrainTimeout)
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (e *Engine) health() server.Health {
+	h := server.Health{
+		Status: "ok", Pipeline: e.plan.Pipeline, Node: e.opts.Node, Version: e.opts.Version,
+		Uptime: time.Since(e.start).Seconds(), Sources: len(e.sched.Names()), Accepted: e.batcher.Accepted(),
+	}
+	st := e.archiver.Stats()
+	h.Archived = st.RowsWritten
+	if st.LastError != "" && st.LastErrorAt.After(st.LastFlushAt) {
+		h.Status = "degraded"
+		h.Reason = "archive: " + st.LastError
+	}
+	return h
+}
+
+// Scheduler returns the running scheduler (for plan deploys and clones).
+// Valid once Ready was called.
+func (e *Engine) Scheduler() *scheduler.Scheduler { return e.sched }
+
+// Server returns the listener, for other parts of recond to add routes.
+// Valid once Ready was called.
+func (e *Engine) Server() *server.Server { return e.server }
