@@ -3,6 +3,7 @@ package alert
 import (
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -84,7 +85,8 @@ func Record(mem memory.Allocator, events []Event) arrow.RecordBatch {
 	return b.NewRecordBatch()
 }
 
-// Events decodes a record batch of Schema (Notify is not carried).
+// Events decodes a record batch of Schema (Notify is not carried). The
+// events own their strings: they outlive rec.
 func Events(rec arrow.RecordBatch) ([]Event, error) {
 	if !rec.Schema().Equal(Schema) {
 		return nil, fmt.Errorf("alert record: schema %s is not %s", rec.Schema(), SchemaVersion)
@@ -111,16 +113,16 @@ func Events(rec arrow.RecordBatch) ([]Event, error) {
 		g := map[string]string{}
 		start, end := group.ValueOffsets(i)
 		for j := start; j < end; j++ {
-			g[keys.Value(int(j))] = items.Value(int(j))
+			g[strings.Clone(keys.Value(int(j)))] = strings.Clone(items.Value(int(j)))
 		}
 		v := math.NaN()
 		if val.IsValid(i) {
 			v = val.Value(i)
 		}
 		out[i] = Event{
-			ID: id.Value(i), Time: time.Unix(0, int64(times.Value(i))).UTC(), Rule: rule.Value(i),
-			Severity: s, Previous: p, Group: g, Value: v, Message: msg.Value(i), Pipeline: pipe.Value(i),
-			Fingerprint: fp.Value(i), Since: time.Unix(0, int64(since.Value(i))).UTC(),
+			ID: strings.Clone(id.Value(i)), Time: time.Unix(0, int64(times.Value(i))).UTC(), Rule: strings.Clone(rule.Value(i)),
+			Severity: s, Previous: p, Group: g, Value: v, Message: strings.Clone(msg.Value(i)), Pipeline: strings.Clone(pipe.Value(i)),
+			Fingerprint: strings.Clone(fp.Value(i)), Since: time.Unix(0, int64(since.Value(i))).UTC(),
 			Repeat: rep.Value(i), Flapping: flap.Value(i),
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -251,11 +252,12 @@ func (e *Engine) route(src, mod string) []*rule {
 			rs = append(rs, r)
 		}
 	}
+	// The keys are copied: src and mod point into the batch's buffers.
 	if bySrc == nil {
 		bySrc = map[string][]*rule{}
-		e.routes[src] = bySrc
+		e.routes[strings.Clone(src)] = bySrc
 	}
-	bySrc[mod] = rs
+	bySrc[strings.Clone(mod)] = rs
 	return rs
 }
 

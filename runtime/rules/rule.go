@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/reconmon/recon/plan"
@@ -315,11 +316,13 @@ func (r *rule) newGroup(key string, labels map[string]string) *group {
 	return g
 }
 
+// groupLabels returns the group-by values of row i, copied: strings read
+// from a batch point into its buffers, which the group outlives.
 func (r *rule) groupLabels(b *batch, i int) map[string]string {
 	m := make(map[string]string, len(r.groupBy))
 	for _, gc := range r.groupBy {
 		v, _ := gc.get(b, i)
-		m[gc.name] = v
+		m[gc.name] = strings.Clone(v)
 	}
 	return m
 }
