@@ -258,17 +258,20 @@ func archiveFiles(t *testing.T, root string) []string {
 	return out
 }
 
-// readRows reads one Parquet file with parquet-go's reflection reader.
-func readRows(t *testing.T, path string) []testRow {
+// readRows reads one samples file with parquet-go's reflection reader.
+func readRows(t *testing.T, path string) []testRow { return readGeneric[testRow](t, path) }
+
+// readGeneric reads one Parquet file into rows of T.
+func readGeneric[T any](t *testing.T, path string) []T {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	r := pq.NewGenericReader[testRow](f)
+	r := pq.NewGenericReader[T](f)
 	defer r.Close()
-	rows := make([]testRow, r.NumRows())
+	rows := make([]T, r.NumRows())
 	n, err := r.Read(rows)
 	if err != nil && err != io.EOF {
 		t.Fatalf("read %s: %v", path, err)
