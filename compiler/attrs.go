@@ -246,20 +246,13 @@ func (c *compiler) source(s *dsl.Source, defaults map[string]*defaultAttr) (plan
 	}
 	if !spec.Passive {
 		period, timeout := t.vals.Duration(AttrPeriod), t.vals.Duration(AttrTimeout)
+		r, explicit := t.ranges[AttrTimeout]
+		if !explicit {
+			// The default timeout leaves room for the next run.
+			timeout = min(DefaultTimeout, period/2)
+		}
 		if timeout >= period {
-			r, known := t.ranges[AttrTimeout]
-			if !known {
-				r, known = t.ranges[AttrPeriod]
-			}
-			if !known {
-				r = s.Name.Range()
-			}
-			_, explicit := t.ranges[AttrTimeout]
-			how := ""
-			if !explicit {
-				how = " (the default)"
-			}
-			d := c.errorf(r, "timeout %s%s must be less than period %s", FormatDuration(timeout), how, FormatDuration(period))
+			d := c.errorf(r, "timeout %s must be less than period %s", FormatDuration(timeout), FormatDuration(period))
 			d.Detail = fmt.Sprintf("set a shorter timeout, e.g. timeout = %s", FormatDuration(period/2))
 			return plan.Source{}, false
 		}

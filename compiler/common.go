@@ -31,7 +31,7 @@ func CommonSourceFields() []module.Field {
 			Example(`"10.0.0.5"`, `"db.example.com"`),
 		module.Duration(AttrPeriod, "How often the check runs. Not accepted by passive sources (listeners).").
 			Def(DefaultPeriod).AtLeast(minPeriod.Seconds()).Example("30s", "5m"),
-		module.Duration(AttrTimeout, "Time limit of one run; must be less than `period`. Not accepted by passive sources.").
+		module.Duration(AttrTimeout, "Time limit of one run; must be less than `period`. Default: 10s, or half the period when that is shorter. Not accepted by passive sources.").
 			Def(DefaultTimeout).AtLeast(0.001).Example("5s"),
 	}
 }
