@@ -110,3 +110,32 @@ func Run(t testing.TB, name string, args ...string) string {
 	}
 	return out.String()
 }
+
+// MIBDir returns the directory of standard MIB files installed by
+// `make deps` (the npm package net-snmp under interop/mibs), failing under
+// CI=true when it is missing and skipping otherwise.
+func MIBDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "interop", "mibs", "package.json")); err == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatalf("no interop/mibs above the test's directory")
+		}
+		dir = parent
+	}
+	mibs := filepath.Join(dir, "interop", "mibs", "node_modules", "net-snmp", "lib", "mibs")
+	if _, err := os.Stat(filepath.Join(mibs, "IF-MIB.mib")); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("MIB files missing (CI=true: a missing peer fails): %v; install with: make deps (cd interop/mibs && npm ci)", err)
+		}
+		t.Skipf("MIB files missing; install with: make deps (cd interop/mibs && npm ci) (under CI this fails)")
+	}
+	return mibs
+}
