@@ -1,0 +1,99 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/reconmon/recon/catalog"
+	"github.com/reconmon/recon/plan"
+	"github.com/reconmon/recon/runtime/server"
+)
+
+func testPlan() *plan.Plan {
+	return &plan.Plan{
+		Format: plan.FormatVersion, Pipeline: "t",
+		Sources: []plan.Source{
+			{Name: "gen", Module: "generator", Period: plan.Duration(time.Second), Timeout: plan.Duration(900 * time.Millisecond),
+				Attrs: json.RawMessage(`{"rate": 2000, "series": 2, "metrics": 1, "pattern": "seq"}`)},
+			{Name: "self", Module: "selfcheck", Period: plan.Duration(time.Second), Timeout: plan.Duration(time.Second),
+				Attrs: json.RawMessage(`{"target": "recond"}`)},
+		},
+		Sinks: []plan.Sink{{Name: "archive", Kind: "parquet", Attrs: json.RawMessage(`{"path": "archive", "flush_interval": "300ms"}`)}},
+	}
+}
+
+// The engine runs a plan, serves /healthz and /metrics, and on stop has
+// archived every sample the bus accepted.
+func TestRunStopArchivesEverythingAccepted(t *testing.T) {
+	dir := t.TempDir()
+	ready := make(chan string, 1)
+	e, err := New(testPlan(), Options{
+		DataDir: dir, Node: "n1", Listen: "127.0.0.1:0", Registry: catalog.Default(),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Ready: func(addr string) { ready <- addr },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	addr := <-ready
+	for e.batcher.Accepted() < 2000 {
+		time.Sleep(20 * time.Millisecond)
+	}
+	resp, err := http.Get("http://" + addr + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h server.Health
+	err = json.NewDecoder(resp.Body).Decode(&h)
+	resp.Body.Close()
+	if err != nil || h.Status != "ok" || h.Pipeline != "t" || h.Sources != 2 {
+		t.Fatalf("/healthz: %+v %v", h, err)
+	}
+	resp, err = http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, m := range []string{"recond_samples_accepted_total", "recond_samples_archived_total", "recond_journal_consumer_lag_batches",
+		"recond_runs_total", "recond_run_start_lateness_seconds", "go_goroutines", "process_resident_memory_bytes"} {
+		if !strings.Contains(string(body), m) {
+			t.Errorf("/metrics lacks %s", m)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	acc, arch := e.batcher.Accepted(), e.archiver.Stats().RowsWritten
+	if acc == 0 || acc != arch {
+		t.Fatalf("accepted %d, archived %d: a clean stop must archive everything accepted", acc, arch)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "archive", "samples", "*", "*", "*.parquet"))
+	if len(files) == 0 {
+		t.Fatal("no Parquet file under DATA/archive/samples")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "journal", "samples")); err != nil {
+		t.Fatalf("journal not under DATA/journal/samples: %v", err)
+	}
+}
+
+func TestUnknownModuleRefused(t *testing.T) {
+	p := testPlan()
+	p.Sources[0].Module = "nosuch"
+	p.Sources[0].Pos = "x.recon:3:8"
+	_, err := New(p, Options{DataDir: t.TempDir(), Node: "n", Registry: catalog.Default()})
+	if err == nil || !strings.Contains(err.Error(), `unknown module "nosuch"`) || !strings.Contains(err.Error(), "x.recon:3:8") {
+		t.Fatalf("err = %v", err)
+	}
+}
