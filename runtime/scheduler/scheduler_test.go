@@ -92,8 +92,8 @@ func TestOffsetsSpreadAcrossThePeriod(t *testing.T) {
 			t.Errorf("only %d of 600 sources start in second %d..%d of the minute: %v", n, i*10, i*10+10, buckets)
 		}
 	}
-	if Offset("web1", period) != Offset("web1", period) {
-		t.Error("offset is not deterministic")
+	if a, b := Offset("web1", period), Offset("web"+"1", period); a != b {
+		t.Errorf("offset is not deterministic: %v then %v", a, b)
 	}
 	if got := nextSlot(time.Unix(100, 0), 10*time.Second, 3*time.Second); !got.Equal(time.Unix(103, 0)) {
 		t.Errorf("next slot after 100 s of (10 s, +3 s) = %v, want 103 s", got.Unix())
