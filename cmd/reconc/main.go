@@ -36,7 +36,7 @@ type command struct {
 var commands []*command
 
 func init() {
-	commands = []*command{compileCmd, checkCmd, fmtCmd, helpCmd}
+	commands = []*command{compileCmd, checkCmd, fmtCmd, watchCmd, deployCmd, helpCmd}
 }
 
 func main() {
@@ -72,7 +72,8 @@ func lookup(name string) *command {
 }
 
 func usage(w io.Writer) {
-	fmt.Fprint(w, `reconc compiles, checks and formats Recon pipelines (.recon files).
+	fmt.Fprint(w, `reconc compiles, checks and formats Recon pipelines (.recon files) and
+works with a running recond.
 
 Usage:
   reconc COMMAND [ARGUMENTS]
