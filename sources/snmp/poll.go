@@ -14,6 +14,7 @@ import (
 	"github.com/gosnmp/gosnmp"
 	"github.com/reconmon/recon/module"
 	"github.com/reconmon/recon/runtime/sample"
+	"github.com/reconmon/recon/sources/snmp/mib"
 )
 
 func init() { Spec.NewCheck = newCheck }
@@ -38,11 +39,14 @@ type check struct {
 func newCheck(env module.Env) (module.Check, error) {
 	a := env.Attrs
 	c := &check{env: env, bulk: a.Bool(FieldBulk), indexLabel: a.String(FieldIndexLabel)}
-	var err error
-	if c.gets, err = objects(a.Map(FieldGet)); err != nil {
+	set, err := LoadMIBs(a)
+	if err != nil {
+		return nil, fmt.Errorf("source %s: %w", env.Source, err)
+	}
+	if c.gets, err = objects(a.Map(FieldGet), set); err != nil {
 		return nil, fmt.Errorf("source %s: get: %w", env.Source, err)
 	}
-	if c.walks, err = objects(a.Map(FieldWalk)); err != nil {
+	if c.walks, err = objects(a.Map(FieldWalk), set); err != nil {
 		return nil, fmt.Errorf("source %s: walk: %w", env.Source, err)
 	}
 	g := &gosnmp.GoSNMP{
@@ -92,11 +96,11 @@ func UserFromAttrs(a module.Attrs) User {
 }
 
 // objects turns a name → OID map into a list sorted by name, so that rows
-// come out in a stable order.
-func objects(m map[string]string) ([]object, error) {
+// come out in a stable order. OIDs are numeric or names set knows.
+func objects(m map[string]string, set *mib.Set) ([]object, error) {
 	out := make([]object, 0, len(m))
 	for name, oid := range m {
-		n, err := NormalizeOID(oid)
+		n, err := set.Resolve(oid)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
@@ -104,25 +108,6 @@ func objects(m map[string]string) ([]object, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].metric < out[j].metric })
 	return out, nil
-}
-
-// NormalizeOID checks a numeric OID and strips a leading dot.
-func NormalizeOID(oid string) (string, error) {
-	s := strings.TrimPrefix(strings.TrimSpace(oid), ".")
-	if s == "" {
-		return "", errors.New("empty OID")
-	}
-	for _, part := range strings.Split(s, ".") {
-		if part == "" {
-			return "", fmt.Errorf("OID %q has an empty component", oid)
-		}
-		for _, c := range part {
-			if c < '0' || c > '9' {
-				return "", fmt.Errorf("OID %q is not numeric (MIB names are not supported yet: write the numeric OID)", oid)
-			}
-		}
-	}
-	return s, nil
 }
 
 func (c *check) Run(ctx context.Context, w sample.Writer) sample.Result {

@@ -2,6 +2,7 @@ package snmp
 
 import (
 	"context"
+	"errors"
 	"net"
 	"strings"
 	"testing"
@@ -167,15 +168,59 @@ func TestPollRefused(t *testing.T) {
 	}
 }
 
-func TestNormalizeOID(t *testing.T) {
-	for in, want := range map[string]string{".1.3.6.1": "1.3.6.1", "1.3.6": "1.3.6"} {
-		if got, err := NormalizeOID(in); err != nil || got != want {
-			t.Errorf("NormalizeOID(%q) = %q, %v", in, got, err)
+func TestPollMIBNames(t *testing.T) {
+	mibs := snmptest.MIBDir(t)
+	port := snmptest.Agent(t)
+	rec, res := run(t, port, module.Attrs{
+		FieldMIBDirs: []string{mibs}, FieldMIBs: []string{"IF-MIB"},
+		FieldGet:  map[string]string{"uptime": "SNMPv2-MIB::sysUpTime.0", "name": "sysName.0"},
+		FieldWalk: map[string]string{"in": "IF-MIB::ifInOctets", "descr": "ifDescr"},
+	}, 5*time.Second)
+	if res.Status != sample.OK {
+		t.Fatalf("result = %+v", res)
+	}
+	if up := rec.Metric("uptime"); len(up) != 1 || up[0].Value <= 0 {
+		t.Fatalf("uptime rows = %+v", up)
+	}
+	if name := rec.Metric("name"); len(name) != 1 || name[0].Text == "" {
+		t.Fatalf("sysName rows = %+v", name)
+	}
+	in, descr := rec.Metric("in"), rec.Metric("descr")
+	if len(in) == 0 || len(in) != len(descr) {
+		t.Fatalf("walk by name gave %d ifInOctets and %d ifDescr rows", len(in), len(descr))
+	}
+	if idx, _ := sampletest.Label(in[0], "index"); idx == "" || strings.Contains(idx, ".") {
+		t.Fatalf("walked row index = %q, want the ifIndex", idx)
+	}
+}
+
+func TestValidateOIDs(t *testing.T) {
+	mibs := snmptest.MIBDir(t)
+	for _, tc := range []struct {
+		attrs      module.Attrs
+		field, msg string
+	}{
+		{module.Attrs{FieldGet: map[string]string{"x": "IF-MIB::ifInOctets"}}, FieldGet, "no MIBs are loaded (set mib_dirs"},
+		{module.Attrs{FieldGet: map[string]string{"x": "1..3"}}, FieldGet, "empty component"},
+		{module.Attrs{FieldMIBDirs: []string{mibs}, FieldMIBs: []string{"IF-MIB"},
+			FieldWalk: map[string]string{"in": "IF-MIB::ifInOctetz"}}, FieldWalk, "in: unknown MIB object \"IF-MIB::ifInOctetz\""},
+		{module.Attrs{FieldMIBDirs: []string{mibs}, FieldMIBs: []string{"NO-SUCH-MIB"},
+			FieldGet: map[string]string{"x": "1.3.6.1.2.1.1.3.0"}}, FieldMIBs, "NO-SUCH-MIB not found in " + mibs},
+		{module.Attrs{FieldMIBs: []string{"IF-MIB"}, FieldGet: map[string]string{"x": "1.3"}}, FieldMIBs, "need mib_dirs"},
+	} {
+		err := Spec.Validate(attrs(tc.attrs))
+		var fe *module.FieldError
+		if !errors.As(err, &fe) || fe.Field != tc.field || !strings.Contains(fe.Msg, tc.msg) {
+			t.Errorf("Validate(%v) = %v; want an error on %s containing %q", tc.attrs, err, tc.field, tc.msg)
 		}
 	}
-	for _, bad := range []string{"", "1..3", "IF-MIB::ifInOctets", "1.3.x"} {
-		if _, err := NormalizeOID(bad); err == nil {
-			t.Errorf("NormalizeOID(%q) accepted", bad)
-		}
+	// The unknown-name error names where the MIBs were searched.
+	err := Spec.Validate(attrs(module.Attrs{FieldMIBDirs: []string{mibs},
+		FieldGet: map[string]string{"x": "ifInOctetz.1"}}))
+	if err == nil || !strings.Contains(err.Error(), mibs) || !strings.Contains(err.Error(), "did you mean") {
+		t.Errorf("unknown name: %v", err)
+	}
+	if err := Spec.Validate(attrs(module.Attrs{FieldGet: map[string]string{"up": ".1.3.6.1.2.1.1.3.0"}})); err != nil {
+		t.Errorf("numeric OID without MIBs: %v", err)
 	}
 }

@@ -74,19 +74,21 @@ var Spec = &module.Spec{
 		"name given in `get`/`walk` (or the OID), walked table columns carry the row index in " +
 		"the label named by `index_label`, and the SNMP type is kept in the label `type` " +
 		"(Counter32, Counter64, Gauge32, TimeTicks …) so that rules can take counter-aware rates. " +
-		"OctetStrings that are printable go to `text`, others are hex.",
+		"OctetStrings that are printable go to `text`, others are hex. OIDs are numeric, or MIB names " +
+		"(`IF-MIB::ifInOctets`, `sysUpTime.0`) resolved from the MIB files in `mib_dirs` when the " +
+		"plan is compiled.",
 	Fields: append([]module.Field{
 		module.String(FieldVersion, "SNMP version.").OneOf("1", "2c", "3").Def("2c"),
 		module.Int(FieldPort, "Agent UDP port.").Range(1, 65535).Def(161),
 		module.String(FieldCommunity, "Community string for v1/v2c.").Def("public"),
-		module.StringMap(FieldGet, "Scalars to get: metric name → numeric OID.").Example(`{ uptime = "1.3.6.1.2.1.1.3.0" }`),
-		module.StringMap(FieldWalk, "Table columns to walk: metric name → column OID.").Example(`{ ifInOctets = "IF-MIB::ifInOctets" }`),
+		module.StringMap(FieldGet, "Scalars to get: metric name → OID (numeric, or a MIB name with its instance when mib_dirs is set).").Example(`{ uptime = "1.3.6.1.2.1.1.3.0" }`, `{ uptime = "SNMPv2-MIB::sysUpTime.0" }`),
+		module.StringMap(FieldWalk, "Table columns to walk: metric name → column OID (numeric, or a MIB name when mib_dirs is set).").Example(`{ ifInOctets = "1.3.6.1.2.1.2.2.1.10" }`, `{ ifInOctets = "IF-MIB::ifInOctets" }`),
 		module.Bool(FieldBulk, "Walk with GETBULK (v2c/v3).").Def(true),
 		module.Int(FieldMaxRepetition, "GETBULK max-repetitions.").Range(1, 1000).Def(25).Adv(),
 		module.Int(FieldMaxOIDs, "Most OIDs in one request; larger gets are split.").Range(1, 128).Def(60).Adv(),
 		module.Int(FieldRetries, "Retries per request after a timeout.").Range(0, 10).Def(1),
 		module.String(FieldIndexLabel, "Label holding a walked row's index (the OID suffix after the column).").Def("index"),
-	}, USMFields()...),
+	}, append(MIBFields(), USMFields()...)...),
 	Metrics: []module.Metric{
 		{Name: "<get/walk name>", Summary: "one row per value; labels `type`, and `index_label` for walks"},
 	},
@@ -101,11 +103,13 @@ var Spec = &module.Spec{
 		if len(a.Map(FieldGet)) == 0 && len(a.Map(FieldWalk)) == 0 {
 			return module.Errorf(FieldGet, "nothing to poll: set get and/or walk")
 		}
+		set, err := LoadMIBs(a)
+		if err != nil {
+			return err
+		}
 		for _, field := range []string{FieldGet, FieldWalk} {
-			for name, oid := range a.Map(field) {
-				if _, err := NormalizeOID(oid); err != nil {
-					return module.Errorf(field, "%s: %v", name, err)
-				}
+			if _, err := objects(a.Map(field), set); err != nil {
+				return module.Errorf(field, "%v", err)
 			}
 		}
 		return ValidateUSM(a)
