@@ -21,8 +21,20 @@ type Forwarder struct {
 
 	// Backoff bounds between retries while Kafka is unreachable.
 	MinBackoff, MaxBackoff time.Duration
+	// MaxBatches and MaxRows bound one round of batches sent together
+	// (defaults 1024 and 1,048,576).
+	MaxBatches int
+	MaxRows    int64
+	// AttemptTimeout bounds one attempt to have a round acknowledged
+	// (default 15 s): a broker that stopped answering counts as down.
+	AttemptTimeout time.Duration
+	// Origin, when set and the destination is a *Topic, is the stable id
+	// of the source journal: messages carry it with the journal offset
+	// (HeaderOrigin, HeaderOriginPos), so that consumers can drop the
+	// batch a restarted collector forwards a second time.
+	Origin string
 
-	forwarded atomic.Uint64 // batches acknowledged by Kafka
+	forwarded atomic.Uint64 // journal batches acknowledged by Kafka
 	failures  atomic.Uint64 // publish attempts that failed
 	down      atomic.Bool   // the last attempt failed
 	lastOK    atomic.Int64  // unix ns of the last acknowledged publish
@@ -34,13 +46,29 @@ func NewForwarder(src bus.Consumer, dst bus.Producer, log *slog.Logger) *Forward
 	if log == nil {
 		log = slog.Default()
 	}
-	f := &Forwarder{src: src, dst: dst, log: log, MinBackoff: 100 * time.Millisecond, MaxBackoff: 5 * time.Second}
+	f := &Forwarder{src: src, dst: dst, log: log, MinBackoff: 100 * time.Millisecond, MaxBackoff: 5 * time.Second,
+		MaxBatches: 1024, MaxRows: 1 << 20, AttemptTimeout: 15 * time.Second}
 	f.offset.Store(-1)
 	return f
 }
 
-// Run forwards until ctx is cancelled or the source is closed.
+// Run forwards until ctx is cancelled or the source is closed. Batches
+// already in the journal are sent together (up to MaxBatches batches or
+// MaxRows rows per round), so a backlog drains at Kafka's pace rather than
+// one round trip per batch.
 func (f *Forwarder) Run(ctx context.Context) error {
+	// ready is a done context: a Fetch with it returns only what is
+	// already there.
+	ready, cancel := context.WithCancel(ctx)
+	cancel()
+	var ms []bus.Message
+	release := func() {
+		for _, m := range ms {
+			m.Record.Release()
+		}
+		ms = ms[:0]
+	}
+	defer release()
 	for {
 		m, err := f.src.Fetch(ctx)
 		if err != nil {
@@ -49,31 +77,43 @@ func (f *Forwarder) Run(ctx context.Context) error {
 			}
 			return err
 		}
-		if !f.publish(ctx, m) {
-			m.Record.Release()
+		ms = append(ms, m)
+		rows := m.Record.NumRows()
+		for len(ms) < f.MaxBatches && rows < f.MaxRows {
+			m, err := f.src.Fetch(ready)
+			if err != nil {
+				break // nothing ready; a real error shows on the next blocking Fetch
+			}
+			ms = append(ms, m)
+			rows += m.Record.NumRows()
+		}
+		if !f.publish(ctx, ms) {
 			return nil
 		}
-		m.Record.Release()
-		if err := f.src.Commit(ctx, m); err != nil {
+		last := ms[len(ms)-1]
+		release()
+		if err := f.src.Commit(ctx, last); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
 			return err
 		}
-		f.offset.Store(m.Offset)
+		f.offset.Store(last.Offset)
 	}
 }
 
-// publish retries until Kafka acknowledges m; false when ctx ended first.
-func (f *Forwarder) publish(ctx context.Context, m bus.Message) bool {
+// publish retries until Kafka acknowledges ms; false when ctx ended first.
+func (f *Forwarder) publish(ctx context.Context, ms []bus.Message) bool {
 	backoff := f.MinBackoff
 	for {
-		err := f.dst.Publish(ctx, m.Key, m.Record)
+		actx, cancel := context.WithTimeout(ctx, f.AttemptTimeout)
+		err := f.send(actx, ms)
+		cancel()
 		if err == nil {
 			if f.down.Swap(false) {
-				f.log.Info("kafka reachable again, draining the local journal", "offset", m.Offset)
+				f.log.Info("kafka reachable again, draining the local journal", "offset", ms[0].Offset)
 			}
-			f.forwarded.Add(1)
+			f.forwarded.Add(uint64(len(ms)))
 			f.lastOK.Store(time.Now().UnixNano())
 			return true
 		}
@@ -83,9 +123,9 @@ func (f *Forwarder) publish(ctx context.Context, m bus.Message) bool {
 		f.failures.Add(1)
 		if !f.down.Swap(true) {
 			f.log.Error("kafka unreachable: samples stay in the local journal until it returns",
-				"offset", m.Offset, "err", err)
+				"offset", ms[0].Offset, "err", err)
 		} else {
-			f.log.Warn("kafka still unreachable", "offset", m.Offset, "retry_in", backoff, "err", err)
+			f.log.Warn("kafka still unreachable", "offset", ms[0].Offset, "retry_in", backoff, "err", err)
 		}
 		select {
 		case <-ctx.Done():
@@ -94,6 +134,18 @@ func (f *Forwarder) publish(ctx context.Context, m bus.Message) bool {
 		}
 		backoff = min(backoff*2, f.MaxBackoff)
 	}
+}
+
+func (f *Forwarder) send(ctx context.Context, ms []bus.Message) error {
+	if t, ok := f.dst.(*Topic); ok {
+		return t.PublishBatches(ctx, f.Origin, ms)
+	}
+	for _, m := range ms {
+		if err := f.dst.Publish(ctx, m.Key, m.Record); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ForwarderStats is a snapshot for /metrics.

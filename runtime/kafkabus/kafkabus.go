@@ -35,6 +35,15 @@ const (
 	HeaderSchema      = "recon-schema"
 	ContentTypeArrow  = "application/vnd.apache.arrow.stream"
 	ContentTypeJSON   = "application/json"
+	// HeaderOrigin and HeaderOriginPos identify where a forwarded message
+	// comes from: the collector's journal (a stable random id) and the
+	// position within it, "<journal offset>:<piece>" (a batch split into
+	// several messages has pieces 0, 1, …). A collector that restarts
+	// after a crash may forward its last batch again; consumers drop a
+	// message whose position is not after the last one they kept from the
+	// same origin in that partition.
+	HeaderOrigin    = "recon-origin"
+	HeaderOriginPos = "recon-origin-pos"
 )
 
 // DefaultMaxMessageBytes keeps messages under Kafka's default
@@ -210,18 +219,40 @@ func (t *Topic) Stats() *Stats { return &t.stats }
 // them. Publish is not safe for concurrent use (the runtime has one
 // publisher per topic; the journal in front of it group-commits).
 func (t *Topic) Publish(ctx context.Context, key string, rec arrow.RecordBatch) error {
-	msgs, err := t.encode(nil, key, rec)
-	if err != nil {
-		return err
+	return t.PublishBatches(ctx, "", []bus.Message{{Key: key, Record: rec}})
+}
+
+// PublishBatches writes several batches (each under its Key) in one round
+// of produce requests, and returns once the brokers acknowledged all of
+// them. When origin is not empty the batches come from a local journal
+// and their messages carry HeaderOrigin = origin and HeaderOriginPos =
+// "<batch Offset>:<piece>". Like Publish, not safe for concurrent use.
+func (t *Topic) PublishBatches(ctx context.Context, origin string, batches []bus.Message) error {
+	var msgs []kafka.Message
+	var rows int64
+	for _, b := range batches {
+		first := len(msgs)
+		var err error
+		if msgs, err = t.encode(msgs, b.Key, b.Record); err != nil {
+			return err
+		}
+		if origin != "" {
+			for i := first; i < len(msgs); i++ {
+				msgs[i].Headers = append(msgs[i].Headers,
+					kafka.Header{Key: HeaderOrigin, Value: []byte(origin)},
+					kafka.Header{Key: HeaderOriginPos, Value: fmt.Appendf(nil, "%d:%d", b.Offset, i-first)})
+			}
+		}
+		rows += b.Record.NumRows()
 	}
 	if err := t.writer.WriteMessages(ctx, msgs...); err != nil {
-		return fmt.Errorf("kafka %s: publish %d rows: %w", t.opts.Topic, rec.NumRows(), err)
+		return fmt.Errorf("kafka %s: publish %d rows: %w", t.opts.Topic, rows, err)
 	}
 	for _, m := range msgs {
 		t.stats.Bytes.Add(uint64(len(m.Value)))
 	}
 	t.stats.Published.Add(uint64(len(msgs)))
-	t.stats.PublishedRows.Add(uint64(rec.NumRows()))
+	t.stats.PublishedRows.Add(uint64(rows))
 	return nil
 }
 

@@ -40,7 +40,7 @@ type ArchiverOptions struct {
 type Archiver struct {
 	opts  ArchiverOptions
 	log   *slog.Logger
-	stats kafkabus.Stats
+	stats Counters
 
 	mu     sync.Mutex
 	done   parquet.Stats // summed over finished generations
@@ -115,7 +115,7 @@ func (a *Archiver) runGeneration(ctx context.Context, gen *kafka.Generation) {
 		defer cancel()
 		stop := context.AfterFunc(gctx, cancel)
 		defer stop()
-		cons, err := startGeneration(rctx, gen, a.opts.Kafka, &a.stats, log)
+		cons, err := startGeneration(rctx, gen, a.opts.Kafka, a.opts.Archive.Dir, &a.stats, log)
 		if err != nil {
 			log.Error("cannot read the assigned partitions", "err", err)
 			return
@@ -131,10 +131,11 @@ func (a *Archiver) runGeneration(ctx context.Context, gen *kafka.Generation) {
 		a.cur, a.gen, a.nparts = arch, gen.ID, len(parts)
 		a.gens++
 		a.mu.Unlock()
-		// ctx (not rctx): on shutdown the last flush still commits within
-		// this generation; when only the generation ends, the fetch fails
-		// and the archiver stops.
-		err = arch.Run(ctx)
+		// rctx ends with the generation or the role. The archiver's last
+		// flush outlives it (bounded by StopTimeout): on shutdown it
+		// commits within the live generation; when the generation ended,
+		// the commit fails and the range stays recorded for its next owner.
+		err = arch.Run(rctx)
 		a.mu.Lock()
 		a.done = addStats(a.done, arch.Stats())
 		a.cur = nil
@@ -180,6 +181,7 @@ type ArchiverStats struct {
 	Partitions  int
 	Fetched     uint64
 	Skipped     uint64 // undecodable messages skipped
+	Duplicates  uint64 // batches forwarded twice by restarted collectors, dropped
 }
 
 // Stats returns a snapshot; safe for concurrent use.
@@ -190,6 +192,6 @@ func (a *Archiver) Stats() ArchiverStats {
 		s.Archive = addStats(s.Archive, a.cur.Stats())
 	}
 	a.mu.Unlock()
-	s.Fetched, s.Skipped = a.stats.Fetched.Load(), a.stats.Skipped.Load()
+	s.Fetched, s.Skipped, s.Duplicates = a.stats.Fetched.Load(), a.stats.Skipped.Load(), a.stats.Duplicates.Load()
 	return s
 }

@@ -2,10 +2,16 @@ package kafkarole
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,6 +32,10 @@ type CollectorOptions struct {
 	// Consumer names the forwarder's journal checkpoint (default
 	// DefaultForwarderName).
 	Consumer string
+	// Origin is the journal's stable id (see LoadOrigin); forwarded
+	// messages carry it so that the archivers drop a batch forwarded twice
+	// across a crash. Empty: no origin headers.
+	Origin string
 	// ReportEvery is how often a collector that is behind logs its lag
 	// (default 10 s).
 	ReportEvery time.Duration
@@ -71,8 +81,9 @@ func NewCollector(opts CollectorOptions) (*Collector, error) {
 		_ = topic.Close()
 		return nil, fmt.Errorf("kafka collector: journal consumer %s: %w", opts.Consumer, err)
 	}
-	return &Collector{opts: opts, log: log, topic: topic, fwd: kafkabus.NewForwarder(src, topic, log),
-		closers: []io.Closer{src, topic}}, nil
+	fwd := kafkabus.NewForwarder(src, topic, log)
+	fwd.Origin = opts.Origin
+	return &Collector{opts: opts, log: log, topic: topic, fwd: fwd, closers: []io.Closer{src, topic}}, nil
 }
 
 // Run forwards until ctx ends, logging the lag while the collector is
@@ -196,4 +207,35 @@ recon_kafka_forwarder_failures_total %d
 recon_kafka_forwarder_last_ok_seconds %g
 `, s.LagBatches, down, s.Forwarded, s.Rows, s.Bytes, s.Failures, lastOK)
 	return err
+}
+
+// OriginFile is the file under recond's data dir holding the journal's
+// origin id.
+const OriginFile = "kafka-origin"
+
+// LoadOrigin returns the origin id of the journal under dataDir, creating
+// it on first use. It lives as long as the data dir (and so the journal):
+// a collector with a new data dir is a new origin.
+func LoadOrigin(dataDir string) (string, error) {
+	path := filepath.Join(dataDir, OriginFile)
+	b, err := os.ReadFile(path)
+	if err == nil {
+		id := strings.TrimSpace(string(b))
+		if len(id) != 32 {
+			return "", fmt.Errorf("origin id in %s is damaged (%q): remove it to start a new origin", path, id)
+		}
+		return id, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("read origin id: %w", err)
+	}
+	var raw [16]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", fmt.Errorf("new origin id: %w", err)
+	}
+	id := hex.EncodeToString(raw[:])
+	if err := writeFileDurable(path, []byte(id+"\n")); err != nil {
+		return "", err
+	}
+	return id, nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -62,31 +63,61 @@ func newGroup(conn kafkabus.Options, group string, g GroupOptions, log *slog.Log
 
 // genConsumer is the bus.Consumer of one consumer-group generation: it
 // reads the partitions the generation assigned, one goroutine each (so
-// each partition stays in order), and commits through the generation.
-// Fetch fails with bus.ErrClosed once the generation ends.
+// each partition stays in order), drops the batches restarted collectors
+// forwarded twice, and commits through the generation. Fetch fails with
+// bus.ErrClosed once the generation ends.
 type genConsumer struct {
 	gen    *kafka.Generation
 	topic  string
 	ctx    context.Context
 	cancel context.CancelFunc
-	msgs   chan bus.Message
+	msgs   chan fetched
 	wg     sync.WaitGroup
 	log    *slog.Logger
-	stats  *kafkabus.Stats
+	stats  *Counters
+	// dedup is used by Fetch and Commit only (the consumer's goroutine).
+	dedup map[int32]*dedup
+}
+
+// fetched is a decoded message with its origin headers.
+type fetched struct {
+	bus.Message
+	origin string
+	pos    originPos
+}
+
+// Counters are a consumer's figures across generations.
+type Counters struct {
+	Fetched    atomic.Uint64 // messages handed to the role
+	Skipped    atomic.Uint64 // undecodable messages skipped
+	Duplicates atomic.Uint64 // batches forwarded twice, dropped
 }
 
 var _ bus.Consumer = (*genConsumer)(nil)
 
 // startGeneration starts reading gen's partitions of conn.Topic; ctx (the
-// generation's, joined with the role's) stops the readers.
-func startGeneration(ctx context.Context, gen *kafka.Generation, conn kafkabus.Options, stats *kafkabus.Stats, log *slog.Logger) (*genConsumer, error) {
+// generation's, joined with the role's) stops the readers. The dedup state
+// of each partition lives under dedupDir.
+func startGeneration(ctx context.Context, gen *kafka.Generation, conn kafkabus.Options, dedupDir string, stats *Counters, log *slog.Logger) (*genConsumer, error) {
 	d, err := kafkabus.Dialer(conn)
 	if err != nil {
 		return nil, err
 	}
-	c := &genConsumer{gen: gen, topic: conn.Topic, msgs: make(chan bus.Message, 16), log: log, stats: stats}
+	c := &genConsumer{gen: gen, topic: conn.Topic, msgs: make(chan fetched, 16), log: log, stats: stats,
+		dedup: map[int32]*dedup{}}
 	c.ctx, c.cancel = context.WithCancel(ctx)
 	for _, pa := range gen.Assignments[conn.Topic] {
+		part := int32(pa.ID)
+		dd, matched, err := loadDedup(dedupPath(dedupDir, conn.Topic, part), pa.Offset)
+		if err != nil {
+			c.Close()
+			return nil, fmt.Errorf("kafka %s partition %d: %w", conn.Topic, part, err)
+		}
+		if !matched {
+			log.Warn("the dedup state of the partition does not match its committed offset: a batch a restarted collector forwarded twice may be archived twice",
+				"partition", part, "offset", pa.Offset)
+		}
+		c.dedup[part] = dd
 		r := kafka.NewReader(kafka.ReaderConfig{
 			Brokers:   conn.Brokers,
 			Topic:     conn.Topic,
@@ -96,16 +127,16 @@ func startGeneration(ctx context.Context, gen *kafka.Generation, conn kafkabus.O
 			MaxBytes:  64 << 20,
 			MaxWait:   250 * time.Millisecond,
 			ErrorLogger: kafka.LoggerFunc(func(f string, a ...any) {
-				log.Warn(fmt.Sprintf(f, a...), "partition", pa.ID)
+				log.Warn(fmt.Sprintf(f, a...), "partition", part)
 			}),
 		})
 		if err := r.SetOffset(pa.Offset); err != nil {
 			_ = r.Close()
 			c.Close()
-			return nil, fmt.Errorf("kafka %s partition %d: seek to %d: %w", conn.Topic, pa.ID, pa.Offset, err)
+			return nil, fmt.Errorf("kafka %s partition %d: seek to %d: %w", conn.Topic, part, pa.Offset, err)
 		}
 		c.wg.Add(1)
-		go c.read(r, int32(pa.ID))
+		go c.read(r, part)
 	}
 	return c, nil
 }
@@ -123,17 +154,27 @@ func (c *genConsumer) read(r *kafka.Reader, part int32) {
 			}
 			return
 		}
-		rec, err := kafkabus.Decode(m.Value, sample.Schema)
+		f := fetched{Message: bus.Message{Partition: part, Offset: m.Offset, Key: string(m.Key)}}
+		for _, h := range m.Headers {
+			switch h.Key {
+			case kafkabus.HeaderOrigin:
+				f.origin = string(h.Value)
+			case kafkabus.HeaderOriginPos:
+				f.pos, err = parseOriginPos(string(h.Value))
+			}
+		}
+		if err == nil {
+			f.Record, err = kafkabus.Decode(m.Value, sample.Schema)
+		}
 		if err != nil {
 			c.stats.Skipped.Add(1)
 			c.log.Error("skipping undecodable message", "partition", part, "offset", m.Offset, "bytes", len(m.Value), "err", err)
 			continue
 		}
-		c.stats.Fetched.Add(1)
 		select {
-		case c.msgs <- bus.Message{Record: rec, Partition: part, Offset: m.Offset, Key: string(m.Key)}:
+		case c.msgs <- f:
 		case <-c.ctx.Done():
-			rec.Release()
+			f.Record.Release()
 			return
 		}
 	}
@@ -141,20 +182,33 @@ func (c *genConsumer) read(r *kafka.Reader, part int32) {
 
 // Fetch returns the next message of any assigned partition.
 func (c *genConsumer) Fetch(ctx context.Context) (bus.Message, error) {
-	select {
-	case m := <-c.msgs:
-		return m, nil
-	case <-c.ctx.Done():
-		return bus.Message{}, bus.ErrClosed
-	case <-ctx.Done():
-		return bus.Message{}, ctx.Err()
+	for {
+		select {
+		case f := <-c.msgs:
+			if !c.dedup[f.Partition].keep(f.Offset, f.origin, f.pos) {
+				c.stats.Duplicates.Add(1)
+				c.log.Info("dropping a batch forwarded twice by a restarted collector", "partition", f.Partition,
+					"offset", f.Offset, "origin", f.origin, "origin_offset", f.pos.Offset)
+				f.Record.Release()
+				continue
+			}
+			c.stats.Fetched.Add(1)
+			return f.Message, nil
+		case <-c.ctx.Done():
+			return bus.Message{}, bus.ErrClosed
+		case <-ctx.Done():
+			return bus.Message{}, ctx.Err()
+		}
 	}
 }
 
-// Commit commits the offset after m for its partition, within the
-// generation; it fails once the generation has ended (the partition may
-// belong to another member by then).
+// Commit makes the partition's dedup state durable, then commits the
+// offset after m within the generation; it fails once the generation has
+// ended (the partition may belong to another member by then).
 func (c *genConsumer) Commit(_ context.Context, m bus.Message) error {
+	if err := c.dedup[m.Partition].commit(m.Offset); err != nil {
+		return fmt.Errorf("kafka %s partition %d: %w", c.topic, m.Partition, err)
+	}
 	err := c.gen.CommitOffsets(map[string]map[int]int64{c.topic: {int(m.Partition): m.Offset + 1}})
 	if err != nil {
 		return fmt.Errorf("kafka %s: commit partition %d offset %d (generation %d): %w", c.topic, m.Partition, m.Offset, c.gen.ID, err)
@@ -168,8 +222,8 @@ func (c *genConsumer) Close() error {
 	c.wg.Wait()
 	for {
 		select {
-		case m := <-c.msgs:
-			m.Record.Release()
+		case f := <-c.msgs:
+			f.Record.Release()
 		default:
 			return nil
 		}

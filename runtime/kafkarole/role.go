@@ -82,7 +82,11 @@ func New(opts Options) (Runner, error) {
 	log := opts.Logger
 	switch opts.Role {
 	case RoleCollector:
-		return NewCollector(CollectorOptions{Journal: opts.Journal, Kafka: bus.SamplesOptions(log), Logger: log})
+		origin, err := LoadOrigin(opts.DataDir)
+		if err != nil {
+			return nil, fmt.Errorf("kafka collector: %w", err)
+		}
+		return NewCollector(CollectorOptions{Journal: opts.Journal, Kafka: bus.SamplesOptions(log), Origin: origin, Logger: log})
 	case RoleArchiver:
 		cfg, err := ArchiveConfig(opts.Plan, opts.DataDir)
 		if err != nil {

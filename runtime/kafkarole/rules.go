@@ -123,9 +123,28 @@ func NewRules(opts RulesOptions) (*Rules, error) {
 
 // Run evaluates until ctx ends, then saves the state, commits the
 // position and closes the consumer and the sinks.
+// A failure of the engine's bus (Kafka unreachable, a commit refused
+// during a rebalance) is logged and the engine resumes after a pause:
+// what it applied is skipped when read again.
 func (r *Rules) Run(ctx context.Context) error {
 	defer r.close()
-	return r.eng.Run(ctx)
+	backoff := time.Second
+	for {
+		err := r.eng.Run(ctx)
+		if ctx.Err() != nil {
+			return err
+		}
+		if err == nil {
+			return nil
+		}
+		r.log.Error("rule engine interrupted; resuming", "err", err, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
 }
 
 // Engine returns the rule engine (for its statistics).

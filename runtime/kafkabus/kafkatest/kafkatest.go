@@ -21,7 +21,9 @@ var (
 	buildErr  error
 )
 
-// repoRoot finds the directory of the main module's go.mod.
+// repoRoot finds the recon checkout: the nearest directory at or above the
+// current module's that holds interop/kfake (tests of nested modules, such
+// as interop/duckdb, use the broker too).
 func repoRoot() (string, error) {
 	out, err := exec.Command("go", "env", "GOMOD").Output()
 	if err != nil {
@@ -31,7 +33,16 @@ func repoRoot() (string, error) {
 	if mod == "" || mod == os.DevNull {
 		return "", fmt.Errorf("not inside the recon module")
 	}
-	return filepath.Dir(mod), nil
+	for dir := filepath.Dir(mod); ; {
+		if _, err := os.Stat(filepath.Join(dir, "interop", "kfake", "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("no interop/kfake above %s", mod)
+		}
+		dir = parent
+	}
 }
 
 // binary builds the kfake helper once per test process.
