@@ -225,8 +225,10 @@ func (a *Archiver) Run(ctx context.Context) error {
 // or by the next compaction check.
 func (a *Archiver) fetchContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	var deadline time.Time
-	if a.rows > 0 || len(a.parts) > 0 {
-		deadline = a.oldestPending().Add(a.opts.FlushInterval)
+	for _, part := range a.flushable() { // a replayed range waits for its end
+		if due := a.parts[part].since.Add(a.opts.FlushInterval); deadline.IsZero() || due.Before(deadline) {
+			deadline = due
+		}
 	}
 	if a.opts.Compact {
 		if next := a.lastCompact.Add(a.opts.CompactEvery); deadline.IsZero() || next.Before(deadline) {
