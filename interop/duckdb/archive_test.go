@@ -113,9 +113,11 @@ func archive(t *testing.T, j *journal.Journal, dir string, flushRows int, wrap f
 	}
 }
 
+func openDB() (*sql.DB, error) { return sql.Open("duckdb", "") }
+
 func openDuckDB(t *testing.T) *sql.DB {
 	t.Helper()
-	db, err := sql.Open("duckdb", "")
+	db, err := openDB()
 	if err != nil {
 		t.Fatalf("open duckdb: %v", err)
 	}
