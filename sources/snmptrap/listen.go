@@ -56,6 +56,7 @@ type listener struct {
 	workers     int
 	log         *slog.Logger
 	stats       *Stats
+	names       namer
 
 	wmu sync.Mutex // serialises writes to the sample.Writer
 	row sample.Row // guarded by wmu
@@ -105,7 +106,8 @@ func init() {
 		if _, err := net.ResolveUDPAddr("udp", a.String(FieldListen)); err != nil {
 			return module.Errorf(FieldListen, "%v", err)
 		}
-		return nil
+		_, err := snmp.LoadMIBs(a)
+		return err
 	}
 }
 
@@ -146,6 +148,11 @@ func newListener(env module.Env) (module.Listener, error) {
 		}
 		l.users[u.Name] = u
 	}
+	mibs, err := snmp.LoadMIBs(a)
+	if err != nil {
+		return nil, fmt.Errorf("source %s: %w", env.Source, err)
+	}
+	l.names = namer{mibs: mibs}
 	l.engineID = a.String(FieldEngineID)
 	if l.engineID == "" {
 		l.engineID = defaultEngineID(env.Node + "/" + env.Source)
@@ -454,12 +461,12 @@ func (l *listener) write(pkt *gosnmp.SnmpPacket, from *net.UDPAddr, w sample.Wri
 			}
 			continue
 		}
-		r.Labels = append(r.Labels, sample.Label{Key: varbindName(oid), Value: snmp.ValueString(v)})
+		r.Labels = append(r.Labels, sample.Label{Key: l.names.varbind(oid), Value: snmp.ValueString(v)})
 	}
 	if trapOID == "" {
 		trapOID = "unknown"
 	}
-	r.Metric = trapName(trapOID)
+	r.Metric = l.names.trap(trapOID)
 	r.Labels = append(r.Labels,
 		sample.Label{Key: "trap_oid", Value: trapOID},
 		sample.Label{Key: "version", Value: version})

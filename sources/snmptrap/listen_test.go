@@ -2,13 +2,16 @@ package snmptrap
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/reconmon/recon/module"
 	"github.com/reconmon/recon/runtime/sample"
 	"github.com/reconmon/recon/runtime/sample/sampletest"
+	"github.com/reconmon/recon/sources/snmp"
 	"github.com/reconmon/recon/sources/snmp/snmptest"
 )
 
@@ -205,6 +208,52 @@ func TestTrapRejected(t *testing.T) {
 	snmptest.Run(t, "snmptrap", "-v", "3", "-e", "0x8000000001020304", "-u", "monitor", "-l", "authNoPriv",
 		"-a", "SHA", "-A", "authpass2", h.addr, "", "1.3.6.1.6.3.1.1.5.1")
 	h.waitRows(t, 1)
+}
+
+// With MIBs loaded, trap OIDs and varbinds the built-in table does not know
+// are named from them (SMIv2 NOTIFICATION-TYPE and SMIv1 TRAP-TYPE alike).
+func TestTrapMIBNames(t *testing.T) {
+	dirs := []string{"../snmp/mib/testdata/local", snmptest.MIBDir(t)}
+	h := start(t, module.Attrs{snmp.FieldMIBDirs: dirs, snmp.FieldMIBs: []string{"RECON-TEST-MIB", "IF-MIB"}})
+	snmptest.Run(t, "snmptrap", "-v", "2c", "-c", "public", h.addr, "",
+		"1.3.6.1.4.1.99999.0.1", // reconQueueFull
+		"1.3.6.1.4.1.99999.1.1.1.2.5", "c", "1234", // reconQueueDepth.5
+		"1.3.6.1.4.1.99999.1.2.0", "i", "2", // reconQueueState.0
+		"1.3.6.1.2.1.31.1.1.1.6.3", "C", "99", // ifHCInOctets.3
+		"1.3.6.1.4.1.99999.7.1", "s", "unnamed") // under a node, not an object
+	r := h.waitRows(t, 1)[0]
+	if r.Metric != "RECON-TEST-MIB::reconQueueFull" || label(t, r, "trap_oid") != "1.3.6.1.4.1.99999.0.1" {
+		t.Fatalf("trap named %q (trap_oid %q), want RECON-TEST-MIB::reconQueueFull", r.Metric, label(t, r, "trap_oid"))
+	}
+	for key, want := range map[string]string{"reconQueueDepth": "1234", "reconQueueState": "2",
+		"ifHCInOctets": "99", "1.3.6.1.4.1.99999.7.1": "unnamed"} {
+		if got := label(t, r, key); got != want {
+			t.Errorf("label %s = %q, want %q", key, got, want)
+		}
+	}
+	label(t, r, "sysUpTime") // named by SNMPv2-MIB
+	snmptest.Run(t, "snmptrap", "-v", "1", "-c", "public", h.addr,
+		"1.3.6.1.4.1.99999", "192.0.2.9", "6", "7", "")
+	r = h.waitRows(t, 2)[1]
+	if r.Metric != "RECON-TEST-MIB::reconOldTrap" || r.Target != "192.0.2.9" {
+		t.Fatalf("v1 trap row = %+v, want RECON-TEST-MIB::reconOldTrap from 192.0.2.9", r)
+	}
+	// The standard traps keep their names with MIBs loaded.
+	snmptest.Run(t, "snmptrap", "-v", "2c", "-c", "public", h.addr, "", "1.3.6.1.6.3.1.1.5.3",
+		"1.3.6.1.2.1.2.2.1.1.3", "i", "3")
+	if r = h.waitRows(t, 3)[2]; r.Metric != "IF-MIB::linkDown" || label(t, r, "ifIndex") != "3" {
+		t.Fatalf("linkDown row = %+v", r)
+	}
+}
+
+func TestValidateMIBs(t *testing.T) {
+	a := module.Attrs{FieldListen: "127.0.0.1:1162", snmp.FieldMIBDirs: []string{snmptest.MIBDir(t)},
+		snmp.FieldMIBs: []string{"NO-SUCH-MIB"}}
+	err := Spec.Validate(a)
+	var fe *module.FieldError
+	if !errors.As(err, &fe) || fe.Field != snmp.FieldMIBs || !strings.Contains(fe.Msg, "NO-SUCH-MIB not found") {
+		t.Fatalf("Validate = %v, want an error on mibs naming the missing module", err)
+	}
 }
 
 func TestParseUser(t *testing.T) {

@@ -1,6 +1,10 @@
 package snmptrap
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/reconmon/recon/sources/snmp/mib"
+)
 
 // wellKnown names the objects of the standard traps (SNMPv2-MIB, IF-MIB),
 // so that the commonest rules read `metric == "IF-MIB::linkDown"` and
@@ -22,21 +26,31 @@ var wellKnown = map[string]string{
 	"1.3.6.1.2.1.31.1.1.1.1": "ifName",
 }
 
-// trapName returns the name of a trap OID, or the OID itself.
-func trapName(oid string) string {
-	if n, ok := wellKnown[oid]; ok {
-		return n
+// namer names trap OIDs and varbinds: from the loaded MIBs first, then the
+// built-in table. A nil set uses the table alone.
+type namer struct{ mibs *mib.Set }
+
+// trap returns the name of a trap OID (MODULE::name), or the OID itself.
+func (n namer) trap(oid string) string {
+	if o, ok := n.mibs.Name(oid); ok {
+		return o.String()
+	}
+	if name, ok := wellKnown[oid]; ok {
+		return name
 	}
 	return oid
 }
 
-// varbindName returns the label key for a varbind OID: a well-known
-// object's name with its instance suffix dropped (ifIndex.3 → ifIndex), or
-// the numeric OID as received.
-func varbindName(oid string) string {
+// varbind returns the label key for a varbind OID: the name of the object
+// it is an instance of, without the instance suffix (ifIndex.3 → ifIndex),
+// or the numeric OID as received.
+func (n namer) varbind(oid string) string {
+	if o, _, ok := n.mibs.Instance(oid); ok {
+		return o.Name
+	}
 	for i := len(oid); i > 0; i = strings.LastIndexByte(oid[:i], '.') {
-		if n, ok := wellKnown[oid[:i]]; ok && !strings.Contains(n, "::") {
-			return n
+		if name, ok := wellKnown[oid[:i]]; ok && !strings.Contains(name, "::") {
+			return name
 		}
 	}
 	return oid

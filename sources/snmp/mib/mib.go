@@ -29,10 +29,16 @@ type Object struct {
 	Name   string
 	OID    string // numeric, no leading dot
 	Kind   Kind
+	qual   string // MODULE::name, built once by Load
 }
 
 // String returns MODULE::name.
-func (o Object) String() string { return o.Module + "::" + o.Name }
+func (o Object) String() string {
+	if o.qual != "" {
+		return o.qual
+	}
+	return o.Module + "::" + o.Name
+}
 
 // Set is a loaded set of modules. It is read-only after Load and safe for
 // concurrent use. A nil *Set knows no names: only numeric OIDs resolve.
@@ -415,7 +421,7 @@ func (l *loader) build() *Set {
 			if !ok {
 				continue
 			}
-			o := Object{Module: m.name, Name: d.name, OID: formatOID(arcs), Kind: d.kind}
+			o := Object{Module: m.name, Name: d.name, OID: formatOID(arcs), Kind: d.kind, qual: m.name + "::" + d.name}
 			if _, dup := s.byQual[o.String()]; dup {
 				continue
 			}
