@@ -655,11 +655,11 @@ func (a *archiveReader) readLabels(rg pq.RowGroup, lookup func(...string) (int, 
 	return mb.NewArray(), nil
 }
 
-// BacktestMain implements `reconc backtest FILE --archive DIR --from T --to
+// BacktestCommand implements `reconc backtest FILE --archive DIR --from T --to
 // T [--format table|json]`: it loads the rules of FILE with load, replays
 // the archive and prints the alert timeline. Exit code 0 on success, 2 on
 // a usage or load error, 1 when the replay fails.
-func BacktestMain(args []string, stdout, stderr io.Writer, load func(path string) (*plan.Plan, error)) int {
+func BacktestCommand(args []string, stdout, stderr io.Writer, load func(path string) (*plan.Plan, error)) int {
 	fs := flag.NewFlagSet("reconc backtest", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	archive := fs.String("archive", "", "archive root directory (holds samples/date=…/hour=…)")

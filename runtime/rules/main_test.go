@@ -24,7 +24,7 @@ expect 1m slow warning previous=ok value=2
 
 // reconc test: PASS and exit 0 for a passing file; for a failing one exit 1
 // with the missing and unexpected transitions and the timeline.
-func TestTestMain(t *testing.T) {
+func TestTestCommand(t *testing.T) {
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.txtar")
 	bad := filepath.Join(dir, "bad.txtar")
@@ -35,26 +35,26 @@ func TestTestMain(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out, errb strings.Builder
-	if code := TestMain([]string{good}, &out, &errb, loadRules); code != 0 || out.String() != "PASS "+good+"\n" {
+	if code := TestCommand([]string{good}, &out, &errb, loadRules); code != 0 || out.String() != "PASS "+good+"\n" {
 		t.Errorf("good: exit %d, stdout %q, stderr %q", code, out.String(), errb.String())
 	}
 	out.Reset()
-	code := TestMain([]string{good, bad}, &out, &errb, loadRules)
+	code := TestCommand([]string{good, bad}, &out, &errb, loadRules)
 	o := out.String()
 	if code != 1 || !strings.Contains(o, "FAIL "+bad) || !strings.Contains(o, "bad.txtar:11: missing: 2m0s slow warning previous=ok value=2 {}") ||
 		!strings.Contains(o, "unexpected: 1m0s slow warning previous=ok value=2 {}") {
 		t.Errorf("bad: exit %d, stdout:\n%s", code, o)
 	}
-	if code := TestMain(nil, &out, &errb, loadRules); code != 2 {
+	if code := TestCommand(nil, &out, &errb, loadRules); code != 2 {
 		t.Errorf("no file: exit %d, want 2", code)
 	}
-	if code := TestMain([]string{filepath.Join(dir, "none.txtar")}, &out, &errb, loadRules); code != 2 {
+	if code := TestCommand([]string{filepath.Join(dir, "none.txtar")}, &out, &errb, loadRules); code != 2 {
 		t.Errorf("missing file: exit %d, want 2", code)
 	}
 }
 
 // reconc backtest refuses incomplete or malformed arguments with exit 2.
-func TestBacktestMainUsage(t *testing.T) {
+func TestBacktestCommandUsage(t *testing.T) {
 	var out, errb strings.Builder
 	for _, args := range [][]string{
 		nil,
@@ -62,7 +62,7 @@ func TestBacktestMainUsage(t *testing.T) {
 		{"r.recon", "--archive", "a", "--from", "yesterday", "--to", "2026-01-02"},
 		{"r.recon", "--archive", "a", "--from", "2026-01-01", "--to", "2026-01-02", "--format", "xml"},
 	} {
-		if code := BacktestMain(args, &out, &errb, plan.Load); code != 2 {
+		if code := BacktestCommand(args, &out, &errb, plan.Load); code != 2 {
 			t.Errorf("%q: exit %d, want 2", args, code)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -80,25 +81,34 @@ func expectedEvents(t *testing.T, recs []arrow.RecordBatch) map[string]alert.Eve
 	return want
 }
 
-// TestRunChild is the engine process of TestRunSurvivesKill (it runs only
-// when that test starts it).
-func TestRunChild(t *testing.T) {
-	dir, url := os.Getenv("RECON_RULES_CHILD_DIR"), os.Getenv("RECON_RULES_CHILD_HOOK")
-	if dir == "" {
-		t.Skip("helper process of TestRunSurvivesKill: runs only when that test starts it")
+// TestMain runs the engine process of TestRunSurvivesKill when that test
+// re-executes the test binary with RECON_RULES_CHILD_DIR set, and the tests
+// otherwise.
+func TestMain(m *testing.M) {
+	if dir := os.Getenv("RECON_RULES_CHILD_DIR"); dir != "" {
+		if err := runChild(dir, os.Getenv("RECON_RULES_CHILD_HOOK")); err != nil {
+			fmt.Fprintln(os.Stderr, "rules child:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
 	}
+	os.Exit(m.Run())
+}
+
+// runChild is the engine process killed by TestRunSurvivesKill.
+func runChild(dir, url string) error {
 	j, err := journal.Open(filepath.Join(dir, "journal"), journal.Options{Logger: discardLogger()})
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	defer j.Close()
 	c, err := j.Consumer("rules")
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	alerts, err := journal.Open(filepath.Join(dir, "alerts"), journal.Options{Logger: discardLogger()})
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	defer alerts.Close()
 	hook, err := webhook.New("hook", module.Attrs{
@@ -106,7 +116,7 @@ func TestRunChild(t *testing.T) {
 		webhook.FieldBackoff: 10 * time.Millisecond, webhook.FieldMaxBackoff: 100 * time.Millisecond,
 	}, discardLogger())
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	e, err := New(Options{
 		Plan: runPlan(), DataDir: filepath.Join(dir, "state"), Logger: discardLogger(),
@@ -114,13 +124,14 @@ func TestRunChild(t *testing.T) {
 		CheckpointEvery: time.Millisecond, TickEvery: 20 * time.Millisecond,
 	})
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if err := e.Run(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatal(err)
+		return err
 	}
+	return nil
 }
 
 // The engine reads the journal and notifies a real webhook receiver; it is
@@ -174,7 +185,7 @@ func TestRunSurvivesKill(t *testing.T) {
 		return len(got)
 	}
 	start := func() *exec.Cmd {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestRunChild$", "-test.count=1")
+		cmd := exec.Command(os.Args[0])
 		cmd.Env = append(os.Environ(), "RECON_RULES_CHILD_DIR="+dir, "RECON_RULES_CHILD_HOOK="+srv.URL)
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)

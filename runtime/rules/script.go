@@ -644,10 +644,10 @@ func (b *rowBatcher) record() arrow.RecordBatch {
 	return rb.NewRecordBatch()
 }
 
-// TestMain implements `reconc test FILE…`: it runs each rule test script
+// TestCommand implements `reconc test FILE…`: it runs each rule test script
 // and prints PASS or the differences; the exit code is 0 when all pass, 1
 // when one fails, 2 on a usage or load error.
-func TestMain(args []string, stdout, stderr io.Writer, load LoadFunc) int {
+func TestCommand(args []string, stdout, stderr io.Writer, load LoadFunc) int {
 	if len(args) == 0 {
 		fmt.Fprintln(stderr, "usage: reconc test FILE.txtar…")
 		return 2

@@ -207,7 +207,7 @@ func TestBacktestMatchesLiveRun(t *testing.T) {
 	// the first hour partition's files.
 	var out, errb bytes.Buffer
 	load := func(string) (*plan.Plan, error) { return rulesPlan(), nil }
-	code := rules.BacktestMain([]string{"rules.recon", "--archive", root, "--from", "2026-05-01T01:00:00Z", "--to", "2026-05-01T02:30:00Z"}, &out, &errb, load)
+	code := rules.BacktestCommand([]string{"rules.recon", "--archive", root, "--from", "2026-05-01T01:00:00Z", "--to", "2026-05-01T02:30:00Z"}, &out, &errb, load)
 	if code != 0 {
 		t.Fatalf("backtest exit %d: %s", code, errb.String())
 	}
