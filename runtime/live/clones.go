@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"sort"
 	"sync"
@@ -392,6 +393,18 @@ func (c *Clones) run(ctx context.Context, info Info, check module.Check, w *rowW
 				c.log.Warn("closing a clone's check", "clone", info.Name, "err", err)
 			}
 		}()
+	}
+	if info.Declared {
+		// Declared streams start spread over their period (by a hash of
+		// their name) so that many of them do not run in bursts; ad-hoc
+		// clones start at once, for the viewer waiting.
+		h := fnv.New64a()
+		h.Write([]byte(info.Name))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Duration(h.Sum64() % uint64(info.Period.D()))):
+		}
 	}
 	t := time.NewTicker(info.Period.D())
 	defer t.Stop()

@@ -14,6 +14,7 @@ import (
 const (
 	DefaultKeepalive    = 15 * time.Second
 	DefaultWriteTimeout = 10 * time.Second
+	DefaultLinger       = 20 * time.Millisecond
 )
 
 // Streams serves the live endpoints:
@@ -34,7 +35,12 @@ type Streams struct {
 	// (default 15s); WriteTimeout drops a client that does not read for
 	// that long (default 10s).
 	Keepalive, WriteTimeout time.Duration
-	Logger                  *slog.Logger
+	// Linger is how long a sample stream waits after a batch for more to
+	// send them in one write (default 20ms; negative: no wait). Clone runs
+	// arrive one small batch each: with many viewers, writing each alone
+	// costs far more system calls than the samples are worth.
+	Linger time.Duration
+	Logger *slog.Logger
 }
 
 // Register adds the live routes to mux.
@@ -146,6 +152,16 @@ func (s *Streams) keepaliveEvery() time.Duration {
 	return DefaultKeepalive
 }
 
+func (s *Streams) lingerFor() time.Duration {
+	switch {
+	case s.Linger < 0:
+		return 0
+	case s.Linger == 0:
+		return DefaultLinger
+	}
+	return s.Linger
+}
+
 func (s *Streams) logger() *slog.Logger {
 	if s.Logger != nil {
 		return s.Logger
@@ -205,6 +221,8 @@ func (s *Streams) serveSamples(w http.ResponseWriter, r *http.Request) {
 			}
 		}()
 	}
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
 	live := len(clones)
 	for {
 		var err error
@@ -218,7 +236,14 @@ func (s *Streams) serveSamples(w http.ResponseWriter, r *http.Request) {
 		case rec := <-v.Batches():
 			sw.buf, _ = v.Append(sw.buf, rec, prefix, suffix)
 			rec.Release()
-			err = sw.send()
+			// Batches arriving within the linger go out in the same write.
+			linger.Reset(s.lingerFor())
+			select {
+			case <-linger.C:
+			case <-r.Context().Done():
+				return
+			}
+			err = s.drain(sw, v, prefix, suffix)
 		case <-tick.C:
 			err = sw.keepalive()
 		case id := <-endedIDs:
@@ -239,9 +264,18 @@ func (s *Streams) serveSamples(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// drain encodes the batches already queued for v.
+// coalesce bounds the bytes encoded before a write.
+const coalesce = 256 << 10
+
+// drain encodes the batches already queued for v (up to about coalesce
+// bytes at a time) and writes them.
 func (s *Streams) drain(sw *streamWriter, v *Viewer, prefix, suffix string) error {
 	for {
+		if len(sw.buf) >= coalesce {
+			if err := sw.send(); err != nil {
+				return err
+			}
+		}
 		select {
 		case rec := <-v.Batches():
 			sw.buf, _ = v.Append(sw.buf, rec, prefix, suffix)

@@ -123,16 +123,27 @@ func (h *Hub) Publish(_ context.Context, _ string, rec arrow.RecordBatch) error 
 		return nil
 	}
 	// The sources present in the batch, computed once for all viewers.
-	present := make(map[string]struct{})
+	// Rows of a source come in runs (a batch holds whole check runs), so
+	// only a change of source costs a map insert.
+	present := make(map[string]struct{}, 4)
+	last := ""
 	for i := 0; i < int(rec.NumRows()); i++ {
-		present[c.source.Value(i)] = struct{}{}
+		if src := c.source.Value(i); i == 0 || src != last {
+			present[src] = struct{}{}
+			last = src
+		}
 	}
 	h.f.offer(rec, func(v *sampleFilter) bool {
 		if v.sources == nil {
 			return true
 		}
-		for src := range v.sources {
-			if _, ok := present[src]; ok {
+		// Look the smaller set up in the larger.
+		small, large := present, v.sources
+		if len(small) > len(large) {
+			small, large = large, small
+		}
+		for src := range small {
+			if _, ok := large[src]; ok {
 				return true
 			}
 		}
