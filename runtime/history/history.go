@@ -45,6 +45,12 @@ type Options struct {
 	// CatalogHours is how many of the most recent hour partitions the
 	// catalog scans; 0 means 48.
 	CatalogHours int
+	// CacheBytes bounds the memory kept between queries (default 256 MiB):
+	// per file, where each series lies (sparing later queries reading the
+	// key columns), and the points of the series queried (sparing them
+	// opening the file at all). Files are immutable, so the cache is
+	// exact: an entry is keyed by path, size and modification time.
+	CacheBytes int64
 }
 
 // Archive queries one archive directory. It holds no open files between
@@ -55,8 +61,8 @@ type Archive struct {
 	workers      int
 	catalogHours int
 
-	mu      sync.Mutex
-	catalog map[fileKey][]SeriesKey // series seen per file, files are immutable
+	cache *indexCache
+	dirs  *dirCache
 }
 
 // New returns an Archive over opts.Dir. The directory need not exist yet:
@@ -70,8 +76,12 @@ func New(opts Options) (*Archive, error) {
 		log:          opts.Logger,
 		workers:      opts.Workers,
 		catalogHours: opts.CatalogHours,
-		catalog:      make(map[fileKey][]SeriesKey),
 	}
+	if opts.CacheBytes <= 0 {
+		opts.CacheBytes = 256 << 20
+	}
+	a.cache = newIndexCache(opts.CacheBytes)
+	a.dirs = newDirCache()
 	if a.log == nil {
 		a.log = slog.Default()
 	}
@@ -182,25 +192,25 @@ func (a *Archive) Series(ctx context.Context, q Query) (*Result, error) {
 
 // run reads files with a bounded number of workers, each with its own
 // accumulator, and merges the accumulators into sc.
-func (a *Archive) run(ctx context.Context, files []string, sc *scan) error {
+func (a *Archive) run(ctx context.Context, files []fileKey, sc *scan) error {
 	workers := min(a.workers, max(1, len(files)))
-	next := make(chan string)
+	next := make(chan fileKey)
 	accs := make([]*accumulator, workers)
 	errs := make([]error, workers)
 	var wg sync.WaitGroup
 	for w := range workers {
 		accs[w] = sc.newAccumulator()
 		wg.Go(func() {
-			r := newReader()
-			for path := range next {
+			r := newReader(a.cache)
+			for file := range next {
 				if errs[w] != nil {
 					continue
 				}
-				if err := r.readFile(path, sc, accs[w]); err != nil {
+				if err := r.readFile(file, sc, accs[w]); err != nil {
 					if errors.Is(err, os.ErrNotExist) {
 						// Compaction swapped the file for a merged one
 						// between listing and reading.
-						a.log.Warn("history: archive file vanished during a query (compacted)", "path", path)
+						a.log.Warn("history: archive file vanished during a query (compacted)", "path", file.path)
 						continue
 					}
 					errs[w] = err
@@ -237,20 +247,20 @@ const hourNS = int64(time.Hour)
 
 // filesInRange lists the Parquet files of the hour partitions that overlap
 // [from, to), in partition order, and the number of partitions listed.
-func (a *Archive) filesInRange(from, to int64) ([]string, int, error) {
+func (a *Archive) filesInRange(from, to int64) ([]fileKey, int, error) {
 	parts, err := a.partitions(func(hour int64) bool {
 		return hour+hourNS > from && hour < to
 	})
 	if err != nil {
 		return nil, 0, err
 	}
-	var files []string
+	var files []fileKey
 	for _, p := range parts {
-		names, err := parquetFiles(p.dir)
+		keys, err := a.parquetFiles(p.dir)
 		if err != nil {
 			return nil, 0, err
 		}
-		files = append(files, names...)
+		files = append(files, keys...)
 	}
 	return files, len(parts), nil
 }
@@ -266,17 +276,14 @@ type partition struct {
 // ignored; a missing samples directory is an empty archive.
 func (a *Archive) partitions(keep func(hour int64) bool) ([]partition, error) {
 	root := filepath.Join(a.dir, "samples")
-	days, err := os.ReadDir(root)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
+	days, err := a.dirs.list(root)
 	if err != nil {
-		return nil, fmt.Errorf("history: list archive: %w", err)
+		return nil, err
 	}
 	var out []partition
 	for _, d := range days {
-		day, ok := strings.CutPrefix(d.Name(), "date=")
-		if !ok || !d.IsDir() {
+		day, ok := strings.CutPrefix(d.name, "date=")
+		if !ok || !d.isDir {
 			continue
 		}
 		t, err := time.Parse(time.DateOnly, day)
@@ -284,17 +291,17 @@ func (a *Archive) partitions(keep func(hour int64) bool) ([]partition, error) {
 			continue
 		}
 		dayNS := t.UnixNano()
-		if !keep(dayNS) && !overlapsDay(dayNS, keep) {
+		if !overlapsDay(dayNS, keep) {
 			continue
 		}
-		ddir := filepath.Join(root, d.Name())
-		hours, err := os.ReadDir(ddir)
+		ddir := filepath.Join(root, d.name)
+		hours, err := a.dirs.list(ddir)
 		if err != nil {
-			return nil, fmt.Errorf("history: list archive: %w", err)
+			return nil, err
 		}
 		for _, h := range hours {
-			hs, ok := strings.CutPrefix(h.Name(), "hour=")
-			if !ok || !h.IsDir() {
+			hs, ok := strings.CutPrefix(h.name, "hour=")
+			if !ok || !h.isDir {
 				continue
 			}
 			hn, err := strconv.Atoi(hs)
@@ -303,7 +310,7 @@ func (a *Archive) partitions(keep func(hour int64) bool) ([]partition, error) {
 			}
 			hour := dayNS + int64(hn)*hourNS
 			if keep(hour) {
-				out = append(out, partition{dir: filepath.Join(ddir, h.Name()), hour: hour})
+				out = append(out, partition{dir: filepath.Join(ddir, h.name), hour: hour})
 			}
 		}
 	}
@@ -322,21 +329,16 @@ func overlapsDay(dayNS int64, keep func(int64) bool) bool {
 	return false
 }
 
-// parquetFiles lists the archive files of one partition directory, skipping
-// hidden names (temporary files and intents of a writer or a compaction).
-func parquetFiles(dir string) ([]string, error) {
-	entries, err := os.ReadDir(dir)
+// parquetFiles lists the archive files of one partition directory.
+func (a *Archive) parquetFiles(dir string) ([]fileKey, error) {
+	items, err := a.dirs.list(dir)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("history: list archive: %w", err)
+		return nil, err
 	}
-	var out []string
-	for _, e := range entries {
-		name := e.Name()
-		if e.Type().IsRegular() && strings.HasSuffix(name, ".parquet") && !strings.HasPrefix(name, ".") {
-			out = append(out, filepath.Join(dir, name))
+	var out []fileKey
+	for _, it := range items {
+		if !it.isDir {
+			out = append(out, it.file)
 		}
 	}
 	return out, nil
@@ -434,6 +436,21 @@ func (acc *accumulator) add(t *target, ts int64, v float64) {
 	}
 	t.sum[b] += v
 	t.cnt[b]++
+}
+
+// addPoints adds the points of one run that fall in the range. Points are
+// in time order, so the range is found by binary search.
+func (acc *accumulator) addPoints(target string, p *points) {
+	sc := acc.sc
+	lo, _ := slices.BinarySearch(p.ts, sc.from)
+	hi, _ := slices.BinarySearch(p.ts, sc.to)
+	if lo >= hi {
+		return
+	}
+	t := acc.target(target)
+	for i := lo; i < hi; i++ {
+		acc.add(t, p.ts[i], p.vs[i])
+	}
 }
 
 // merge folds a worker's accumulator into the scan.

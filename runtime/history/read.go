@@ -7,6 +7,8 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
+	"sort"
 
 	pq "github.com/parquet-go/parquet-go"
 
@@ -15,20 +17,17 @@ import (
 
 // reader reads archive files for one worker, reusing its value buffers.
 type reader struct {
+	cache *indexCache
 	vals  []pq.Value
-	vals2 []pq.Value
-	runs  []run
+	found []*seriesRun
+	spans [3][]span // key column runs of buildIndex
+	key   []byte    // the current key of keyRuns
+	ts    []int64   // timestamps of the rows readPoints reads
+	file  []byte    // a small file read whole
 }
 
-// run is a stretch of rows [start, end) of one row group that belong to one
-// target of the wanted series.
-type run struct {
-	start, end int64
-	target     string
-}
-
-func newReader() *reader {
-	return &reader{vals: make([]pq.Value, 1024), vals2: make([]pq.Value, 1024)}
+func newReader(cache *indexCache) *reader {
+	return &reader{cache: cache, vals: make([]pq.Value, 1024)}
 }
 
 // columns are the leaf indexes of the columns a query reads.
@@ -54,50 +53,122 @@ func lookupColumns(s *pq.Schema) (columns, error) {
 	return c, nil
 }
 
-// readFile adds the wanted points of the file at path to acc. A damaged
-// file is an error naming the file, never a panic.
-func (r *reader) readFile(path string, sc *scan, acc *accumulator) (err error) {
+// readFile adds the wanted points of the file at path to acc. When the
+// file's index and the wanted runs' points are in the cache, the file is
+// not opened. A damaged file is an error naming the file, never a panic.
+func (r *reader) readFile(key fileKey, sc *scan, acc *accumulator) (err error) {
+	path := key.path
+	if idx := r.cache.get(key); idx != nil && r.fromMemory(idx, sc, acc) {
+		return nil
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("history: %w", err)
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("history: %w", err)
-	}
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("history: read %s: corrupt parquet file: %v", path, p)
 		}
 	}()
-	pf, err := pq.OpenFile(f, fi.Size(), pq.SkipBloomFilters(true))
+	pf, err := r.open(f, key.size)
 	if err != nil {
 		return fmt.Errorf("history: read %s: %w", path, err)
 	}
-	if err := r.readParquet(pf, sc, acc); err != nil {
+	if err := r.readParquet(pf, key, sc, acc); err != nil {
 		return fmt.Errorf("history: read %s: %w", path, err)
 	}
 	return nil
 }
 
-// readParquet adds the wanted points of an open file to acc.
-func (r *reader) readParquet(pf *pq.File, sc *scan, acc *accumulator) error {
+// fromMemory adds the wanted points of an indexed file from the cache, if
+// every wanted run's points are there; otherwise it adds nothing and
+// returns false.
+func (r *reader) fromMemory(idx *seriesIndex, sc *scan, acc *accumulator) bool {
+	r.found = r.found[:0]
+	groups := 0
+	for g := range idx.groups {
+		if !idx.groups[g].overlaps(sc) {
+			continue
+		}
+		groups++
+		for _, run := range idx.find(g, sc.q.Source, sc.q.Metric, sc.q.Target) {
+			if run.pts.Load() == nil {
+				return false
+			}
+			r.found = append(r.found, run)
+		}
+	}
+	acc.stats.RowGroupsSkipped += len(idx.groups) - groups
+	acc.stats.RowGroups += groups
+	if len(r.found) > 0 {
+		acc.stats.Files++
+	} else {
+		acc.stats.FilesSkipped++
+	}
+	for _, run := range r.found {
+		acc.addPoints(run.Target, run.pts.Load())
+	}
+	return true
+}
+
+func (g *indexGroup) overlaps(sc *scan) bool {
+	return !g.hasTs || (g.tsMax >= sc.from && g.tsMin < sc.to)
+}
+
+// wholeFile is the size up to which a file is read in one system call
+// rather than in many small reads as its pages are needed.
+const wholeFile = 1 << 20
+
+// open opens a Parquet file. Small files (most hour files) are read whole
+// into a buffer the reader reuses; nothing read from them outlives the
+// query of the file.
+func (r *reader) open(f *os.File, size int64) (*pq.File, error) {
+	opts := []pq.FileOption{pq.SkipBloomFilters(true), pq.SkipPageIndex(true)}
+	if size > wholeFile {
+		return pq.OpenFile(f, size, append(opts, pq.ReadBufferSize(64<<10))...)
+	}
+	if int64(cap(r.file)) < size {
+		r.file = make([]byte, wholeFile)
+	}
+	buf := r.file[:size]
+	if _, err := f.ReadAt(buf, 0); err != nil {
+		return nil, err
+	}
+	return pq.OpenFile(bytes.NewReader(buf), size, opts...)
+}
+
+// readParquet adds the wanted points of an open file to acc, keeping what
+// it reads in the cache.
+func (r *reader) readParquet(pf *pq.File, key fileKey, sc *scan, acc *accumulator) error {
 	cols, err := lookupColumns(pf.Schema())
 	if err != nil {
 		return err
 	}
-	groups := pf.RowGroups()
+	var idx *seriesIndex
 	read := false
-	for _, rg := range groups {
+	for g, rg := range pf.RowGroups() {
 		if rg.NumRows() == 0 || !r.mayHold(rg, cols, sc) {
 			acc.stats.RowGroupsSkipped++
 			continue
 		}
+		if idx == nil {
+			if idx, err = r.index(pf, key, cols); err != nil {
+				return err
+			}
+		}
 		acc.stats.RowGroups++
 		read = true
-		if err := r.readRowGroup(rg, cols, sc, acc); err != nil {
-			return err
+		for _, run := range idx.find(g, sc.q.Source, sc.q.Metric, sc.q.Target) {
+			p := run.pts.Load()
+			if p == nil {
+				if p, err = r.readRun(rg, run, cols); err != nil {
+					return err
+				}
+				acc.stats.RowsDecoded += run.end - run.start
+				r.cache.keep(key, run, p)
+			}
+			acc.addPoints(run.Target, p)
 		}
 	}
 	if read {
@@ -143,28 +214,17 @@ func bounds(cc pq.ColumnChunk) (lo, hi pq.Value, ok bool) {
 	return fc.Bounds()
 }
 
-// readRowGroup finds the rows of the wanted series (contiguous, since rows
-// are sorted by source, metric, target, ts), then reads ts and value for
-// those rows only.
-func (r *reader) readRowGroup(rg pq.RowGroup, cols columns, sc *scan, acc *accumulator) error {
-	chunks := rg.ColumnChunks()
-	start, end, err := r.matchRange(chunks[cols.source], 0, rg.NumRows(), sc.q.Source)
-	if err != nil || start == end {
-		return err
+// index returns the file's series index, from the cache or built now.
+func (r *reader) index(pf *pq.File, key fileKey, cols columns) (*seriesIndex, error) {
+	if idx := r.cache.get(key); idx != nil && len(idx.groups) == len(pf.RowGroups()) {
+		return idx, nil
 	}
-	start, end, err = r.matchRange(chunks[cols.metric], start, end, sc.q.Metric)
-	if err != nil || start == end {
-		return err
+	idx, err := r.buildIndex(pf, cols)
+	if err != nil {
+		return nil, err
 	}
-	if err := r.targetRuns(chunks[cols.target], start, end, sc.q.Target); err != nil {
-		return err
-	}
-	if len(r.runs) == 0 {
-		return nil
-	}
-	start, end = r.runs[0].start, r.runs[len(r.runs)-1].end
-	acc.stats.RowsDecoded += end - start
-	return r.readPoints(chunks[cols.ts], chunks[cols.value], start, end, acc)
+	r.cache.put(key, idx)
+	return idx, nil
 }
 
 // scanColumn calls visit with every value of rows [start, end) of a
@@ -223,84 +283,118 @@ func (r *reader) scanPage(page pq.Page, row *int64, end int64, visit func(int64,
 	return true, nil
 }
 
-// matchRange narrows [start, end) to the rows whose value in the string
-// column cc equals want. Within the range the column is sorted, so the
-// matching rows are contiguous.
-func (r *reader) matchRange(cc pq.ColumnChunk, start, end int64, want string) (int64, int64, error) {
-	w := []byte(want)
-	lo, hi := int64(-1), int64(-1)
-	err := r.scanColumn(cc, start, end, func(row int64, v pq.Value) bool {
-		c := bytes.Compare(v.ByteArray(), w)
-		if c == 0 {
-			if lo < 0 {
-				lo = row
-			}
-			hi = row + 1
-			return true
-		}
-		return c < 0 // past the wanted key: done
-	})
-	if err != nil || lo < 0 {
-		return 0, 0, err
+// keyRuns calls visit with each run of equal values of the string column
+// cc over rows [start, end), in row order, stopping early when visit
+// returns false. Dictionary-encoded pages (the archive's string columns)
+// are walked as dictionary indexes, without decoding a value per row.
+func (r *reader) keyRuns(cc pq.ColumnChunk, start, end int64, visit func(key []byte, s, e int64) bool) error {
+	pages := cc.Pages()
+	defer pages.Close()
+	if err := pages.SeekToRow(start); err != nil {
+		return fmt.Errorf("column %d: seek to row %d: %w", cc.Column(), start, err)
 	}
-	return lo, hi, nil
+	r.key = r.key[:0]
+	runStart := int64(-1)
+	stopped := false
+	// next starts a run of key at row; it ends the previous run there.
+	next := func(key []byte, row int64) {
+		if runStart >= 0 && bytes.Equal(key, r.key) {
+			return
+		}
+		if runStart >= 0 && !visit(r.key, runStart, row) {
+			stopped = true
+			return
+		}
+		r.key = append(r.key[:0], key...)
+		runStart = row
+	}
+	row := start
+	for row < end && !stopped {
+		page, err := pages.ReadPage()
+		if errors.Is(err, io.EOF) {
+			return fmt.Errorf("column %d: rows end at %d, before %d", cc.Column(), row, end)
+		}
+		if err != nil {
+			return fmt.Errorf("column %d: %w", cc.Column(), err)
+		}
+		n := min(page.NumRows(), end-row)
+		data := page.Data()
+		if dict := page.Dictionary(); dict != nil && page.NumNulls() == 0 && int64(len(data.Int32())) >= n {
+			last := int32(-1)
+			for i, k := range data.Int32()[:n] {
+				if k == last {
+					continue
+				}
+				if k < 0 || int(k) >= dict.Len() {
+					pq.Release(page)
+					return fmt.Errorf("column %d: dictionary index %d out of range", cc.Column(), k)
+				}
+				last = k
+				next(dict.Index(k).ByteArray(), row+int64(i))
+				if stopped {
+					break
+				}
+			}
+			row += n
+		} else {
+			_, err = r.scanPage(page, &row, row+n, func(at int64, v pq.Value) bool {
+				next(v.ByteArray(), at)
+				return !stopped
+			})
+		}
+		pq.Release(page)
+		if err != nil {
+			return fmt.Errorf("column %d: %w", cc.Column(), err)
+		}
+	}
+	if !stopped && runStart >= 0 {
+		visit(r.key, runStart, row)
+	}
+	return nil
 }
 
-// targetRuns splits [start, end) into runs of one target each, keeping
-// only want when it is set.
-func (r *reader) targetRuns(cc pq.ColumnChunk, start, end int64, want string) error {
-	r.runs = r.runs[:0]
-	return r.scanColumn(cc, start, end, func(row int64, v pq.Value) bool {
-		b := v.ByteArray()
-		if want != "" && string(b) != want {
-			return true
-		}
-		if n := len(r.runs); n > 0 && r.runs[n-1].end == row && r.runs[n-1].target == string(b) {
-			r.runs[n-1].end = row + 1
-			return true
-		}
-		r.runs = append(r.runs, run{start: row, end: row + 1, target: string(b)})
-		return true
-	})
-}
-
-// readPoints reads ts and value for rows [start, end) together and adds
-// the points of r.runs that fall in the time range and have a finite value.
-func (r *reader) readPoints(tsCC, valCC pq.ColumnChunk, start, end int64, acc *accumulator) error {
-	ts := make([]int64, 0, end-start)
-	err := r.scanColumn(tsCC, start, end, func(_ int64, v pq.Value) bool {
-		ts = append(ts, v.Int64())
+// readRun reads the points of one run: ts and value of its rows, keeping
+// the rows with a finite value.
+func (r *reader) readRun(rg pq.RowGroup, run *seriesRun, cols columns) (*points, error) {
+	chunks := rg.ColumnChunks()
+	r.ts = r.ts[:0]
+	err := r.scanColumn(chunks[cols.ts], run.start, run.end, func(_ int64, v pq.Value) bool {
+		r.ts = append(r.ts, v.Int64())
 		return true
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	ri := 0
-	var tgt *target
-	sc := acc.sc
-	return r.scanColumn(valCC, start, end, func(row int64, v pq.Value) bool {
-		for ri < len(r.runs) && row >= r.runs[ri].end {
-			ri++
-			tgt = nil
-		}
-		if ri == len(r.runs) {
-			return false
-		}
-		if row < r.runs[ri].start || v.IsNull() {
+	n := run.end - run.start
+	p := &points{ts: make([]int64, 0, n), vs: make([]float64, 0, n)}
+	err = r.scanColumn(chunks[cols.value], run.start, run.end, func(row int64, v pq.Value) bool {
+		if v.IsNull() {
 			return true
 		}
-		t := ts[row-start]
-		if t < sc.from || t >= sc.to {
-			return true
+		if f := v.Double(); !math.IsNaN(f) && !math.IsInf(f, 0) {
+			p.ts = append(p.ts, r.ts[row-run.start])
+			p.vs = append(p.vs, f)
 		}
-		f := v.Double()
-		if math.IsNaN(f) || math.IsInf(f, 0) {
-			return true
-		}
-		if tgt == nil {
-			tgt = acc.target(r.runs[ri].target)
-		}
-		acc.add(tgt, t, f)
 		return true
 	})
+	if err != nil {
+		return nil, err
+	}
+	if !slices.IsSorted(p.ts) {
+		sortPointsByTime(p) // not written by the archiver
+	}
+	return p, nil
+}
+
+func sortPointsByTime(p *points) {
+	idx := make([]int, len(p.ts))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return p.ts[idx[a]] < p.ts[idx[b]] })
+	ts, vs := make([]int64, len(idx)), make([]float64, len(idx))
+	for i, j := range idx {
+		ts[i], vs[i] = p.ts[j], p.vs[j]
+	}
+	p.ts, p.vs = ts, vs
 }

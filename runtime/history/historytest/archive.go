@@ -98,7 +98,7 @@ func (w *Writer) Write(batches []arrow.RecordBatch) error {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
-	// Every batch fetched: cancelling makes Run write the rest and return.
+	// Every batch added: cancelling makes Run write the rest and return.
 	select {
 	case <-cons.done:
 	case err := <-done:
@@ -120,23 +120,26 @@ type sliceConsumer struct {
 	base int64 // offset of recs[0]
 	done chan struct{}
 
-	mu   sync.Mutex
-	next int
-	last int64 // one past the last committed offset; 0 before any commit
+	mu      sync.Mutex
+	next    int
+	drained bool
+	last    int64 // one past the last committed offset; 0 before any commit
 }
 
 func (c *sliceConsumer) Fetch(ctx context.Context) (bus.Message, error) {
 	c.mu.Lock()
 	if c.next == len(c.recs) {
+		// Asked for more after the last batch: the archiver holds them all.
+		if !c.drained {
+			c.drained = true
+			close(c.done)
+		}
 		c.mu.Unlock()
 		<-ctx.Done()
 		return bus.Message{}, ctx.Err()
 	}
 	i := c.next
 	c.next++
-	if c.next == len(c.recs) {
-		close(c.done)
-	}
 	c.mu.Unlock()
 	return bus.Message{Record: c.recs[i], Offset: c.base + int64(i), Key: "k"}, nil
 }
