@@ -36,7 +36,7 @@ type command struct {
 var commands []*command
 
 func init() {
-	commands = []*command{compileCmd, checkCmd, fmtCmd, watchCmd, deployCmd, helpCmd}
+	commands = []*command{compileCmd, checkCmd, fmtCmd, testCmd, backtestCmd, importCmd, archiveCmd, tailCmd, watchCmd, deployCmd, helpCmd}
 }
 
 func main() {
