@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"math"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -194,5 +195,56 @@ func TestGraphHistoryMatchesDuckDB(t *testing.T) {
 				t.Fatalf("history returned %d buckets, DuckDB %d", len(s.T), i)
 			}
 		})
+	}
+}
+
+// BenchmarkGraphYearDuckDB is DuckDB's time for the aggregation that the
+// history API's BenchmarkYearSeries measures (runtime/history): the year
+// series of the benchmark archive at 2,000 min/max/avg/count buckets, on
+// the same files. Set RECON_BENCH_ARCHIVE to the directory both use.
+func BenchmarkGraphYearDuckDB(b *testing.B) {
+	dir := os.Getenv("RECON_BENCH_ARCHIVE")
+	if dir == "" {
+		dir = b.TempDir()
+	}
+	if _, err := historytest.BenchArchive(dir); err != nil {
+		b.Fatal(err)
+	}
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	from, to := historytest.YearStart.UnixNano(), historytest.YearEnd.UnixNano()
+	const points = 2000
+	query := `SELECT CAST((CAST(epoch_ns(ts) AS HUGEINT) - ?) * ? // (? - ?) AS BIGINT) AS b,
+			min(value), max(value), avg(value), count(*)
+		FROM read_parquet(?, hive_partitioning = true)
+		WHERE source = ? AND metric = ? AND target = ? AND epoch_ns(ts) >= ? AND epoch_ns(ts) < ?
+			AND value IS NOT NULL AND isfinite(value)
+		GROUP BY b ORDER BY b`
+	glob := filepath.Join(dir, "samples", "**", "*.parquet")
+	for b.Loop() {
+		rows, err := db.QueryContext(context.Background(), query, from, points, to, from, glob,
+			historytest.YearSource, historytest.BenchMetric, historytest.BenchTarget, from, to)
+		if err != nil {
+			b.Fatal(err)
+		}
+		buckets, total := 0, int64(0)
+		for rows.Next() {
+			var bk, n int64
+			var lo, hi, avg float64
+			if err := rows.Scan(&bk, &lo, &hi, &avg, &n); err != nil {
+				b.Fatal(err)
+			}
+			buckets++
+			total += n
+		}
+		if err := rows.Close(); err != nil {
+			b.Fatal(err)
+		}
+		if buckets != points || total != 525600 {
+			b.Fatalf("DuckDB: %d buckets of %d points, want %d of 525600", buckets, total, points)
+		}
 	}
 }
