@@ -125,14 +125,14 @@ func New(opts Options) (*API, error) {
 	return &API{opts: opts, log: opts.Logger.With("component", "control"), cur: opts.Plan}, nil
 }
 
-// Register adds the control routes to mux.
-func (a *API) Register(mux *http.ServeMux) {
-	mux.Handle("POST /api/v1/deploy", a.auth(http.HandlerFunc(a.deploy)))
-	mux.HandleFunc("GET /api/v1/plan", a.plan)
+// Register adds the control routes.
+func (a *API) Register(r live.Router) {
+	r.Handle("POST /api/v1/deploy", a.auth(http.HandlerFunc(a.deploy)))
+	r.Handle("GET /api/v1/plan", http.HandlerFunc(a.plan))
 	if a.opts.Clones != nil {
-		mux.Handle("POST /api/v1/clones", a.auth(http.HandlerFunc(a.startClone)))
-		mux.HandleFunc("GET /api/v1/clones", a.listClones)
-		mux.Handle("DELETE /api/v1/clones/{id}", a.auth(http.HandlerFunc(a.stopClone)))
+		r.Handle("POST /api/v1/clones", a.auth(http.HandlerFunc(a.startClone)))
+		r.Handle("GET /api/v1/clones", http.HandlerFunc(a.listClones))
+		r.Handle("DELETE /api/v1/clones/{id}", a.auth(http.HandlerFunc(a.stopClone)))
 	}
 }
 

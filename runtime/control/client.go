@@ -72,7 +72,7 @@ func (c *Client) call(ctx context.Context, method, path string, body []byte, out
 	}
 	resp, err := c.http().Do(req)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, c.base()+path, err)
+		return fmt.Errorf("cannot reach recond: %w", err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))

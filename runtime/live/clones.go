@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/reconmon/recon/module"
@@ -121,6 +122,8 @@ type Clones struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	accepted atomic.Int64 // rows of archived clones the bus accepted
 
 	mu       sync.Mutex
 	pipeline string
@@ -435,6 +438,10 @@ func (c *Clones) runOnce(ctx context.Context, info Info, check module.Check, w *
 	defer cancel()
 	if err := prod.Publish(pctx, info.Name, rec); err != nil {
 		c.log.Error("clone samples not accepted", "clone", info.Name, "rows", rec.NumRows(), "err", err)
+		return
+	}
+	if info.Archive {
+		c.accepted.Add(rec.NumRows())
 	}
 }
 
@@ -517,6 +524,10 @@ func (c *Clones) endLocked(cl *clone, reason string) {
 		}()
 	}
 }
+
+// Accepted returns the number of rows of archived clones the bus accepted
+// (besides the batcher's: clone runs publish their own batches).
+func (c *Clones) Accepted() int64 { return c.accepted.Load() }
 
 // List returns the running clones, by id.
 func (c *Clones) List() []Info {

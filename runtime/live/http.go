@@ -43,11 +43,17 @@ type Streams struct {
 	Logger *slog.Logger
 }
 
-// Register adds the live routes to mux.
-func (s *Streams) Register(mux *http.ServeMux) {
-	mux.HandleFunc("GET /api/v1/stream", s.serveSamples)
-	mux.HandleFunc("GET /api/v1/alerts/stream", s.serveAlerts)
-	mux.HandleFunc("GET /api/v1/alerts", s.serveStates)
+// Router is where routes are added: an *http.ServeMux, or recond's
+// listener (runtime/server).
+type Router interface {
+	Handle(pattern string, h http.Handler)
+}
+
+// Register adds the live routes.
+func (s *Streams) Register(r Router) {
+	r.Handle("GET /api/v1/stream", http.HandlerFunc(s.serveSamples))
+	r.Handle("GET /api/v1/alerts/stream", http.HandlerFunc(s.serveAlerts))
+	r.Handle("GET /api/v1/alerts", http.HandlerFunc(s.serveStates))
 }
 
 // Event names of the stream's control messages (SSE event field; NDJSON
