@@ -24,8 +24,8 @@ import (
 
 // CompactOptions configures Compact.
 type CompactOptions struct {
-	// Tables are the tables compacted; nil means SamplesTable only. Other
-	// directories of the archive are left alone.
+	// Tables are the tables compacted; nil means SamplesTable and
+	// AlertsTable. Other directories of the archive are left alone.
 	Tables []Table
 	// ClosedBefore selects the hour partitions compacted: those that ended
 	// at or before it. The zero time means now: every closed hour.
@@ -74,7 +74,7 @@ const compactIntentName = ".compact.json"
 func Compact(ctx context.Context, dir string, opts CompactOptions) (CompactResult, error) {
 	var res CompactResult
 	if opts.Tables == nil {
-		opts.Tables = []Table{SamplesTable}
+		opts.Tables = []Table{SamplesTable, AlertsTable}
 	}
 	if opts.ClosedBefore.IsZero() {
 		opts.ClosedBefore = time.Now()

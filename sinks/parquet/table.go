@@ -10,6 +10,7 @@ import (
 	"github.com/parquet-go/parquet-go/compress"
 	"github.com/parquet-go/parquet-go/encoding"
 
+	"github.com/reconmon/recon/runtime/alert"
 	"github.com/reconmon/recon/runtime/sample"
 )
 
@@ -38,6 +39,15 @@ var SamplesTable = Table{
 	Schema:      sample.Schema,
 	TimeColumn:  sample.ColTs,
 	SortColumns: []string{sample.ColSource, sample.ColMetric, sample.ColTarget, sample.ColTs},
+}
+
+// AlertsTable is the alerts table (design §3.2), archived as the samples
+// are: ARCHIVE/alerts/date=…/hour=…, by the alert's time.
+var AlertsTable = Table{
+	Name:        "alerts",
+	Schema:      alert.Schema,
+	TimeColumn:  alert.ColTime,
+	SortColumns: []string{alert.ColRule, alert.ColFingerprint, alert.ColTime},
 }
 
 // layout is a Table checked and compiled into what the writer needs.

@@ -2,14 +2,18 @@ package parquet
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/reconmon/recon/runtime/alert"
 )
 
 // eventSchema is shaped like the alerts table: second-precision times, a
@@ -150,6 +154,69 @@ func TestTableRejectsUnsupported(t *testing.T) {
 	for _, tb := range bad {
 		if _, err := tb.compile(); err == nil {
 			t.Errorf("table %+v compiled", tb)
+		}
+	}
+}
+
+// Alert events go through the same writer into ARCHIVE/alerts, and are
+// compacted like samples.
+func TestAlertsTable(t *testing.T) {
+	at := time.Date(2024, 6, 1, 10, 15, 0, 0, time.UTC)
+	var events []alert.Event
+	for i := range 50 {
+		events = append(events, alert.Event{
+			ID: fmt.Sprint(i), Time: at.Add(time.Duration(i) * time.Minute), Rule: []string{"slow", "down"}[i%2],
+			Severity: alert.Critical, Previous: alert.OK, Group: map[string]string{"target": fmt.Sprint(i % 3)},
+			Value: float64(i), Message: "m", Pipeline: "p", Fingerprint: fmt.Sprint(i % 3), Since: at, Flapping: i%7 == 0,
+		})
+	}
+	first := alert.Record(memory.DefaultAllocator, events[:25])
+	second := alert.Record(memory.DefaultAllocator, events[25:])
+	defer first.Release()
+	defer second.Release()
+	cons := &sliceConsumer{recs: []arrow.RecordBatch{first, second}, committed: -1}
+	dir := t.TempDir()
+	a, err := NewArchiver(Options{Config: Config{Dir: dir, FlushRows: 25, FlushInterval: time.Hour}, Table: AlertsTable, Consumer: cons, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	waitFor(t, "two flushes", func() bool { return a.Stats().Flushes == 2 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	root := filepath.Join(dir, "alerts")
+	if n := len(archiveFiles(t, root)); n != 3 {
+		t.Fatalf("%d alert files, want 3 (10:xx twice, 11:xx once)", n)
+	}
+	res, err := Compact(context.Background(), dir, CompactOptions{Logger: quietLogger()})
+	if err != nil || res.Rows != 50 {
+		t.Fatalf("compaction of alerts: %+v, %v", res, err)
+	}
+	type alertRow struct {
+		Time     int64             `parquet:"time,timestamp(nanosecond)"`
+		Rule     string            `parquet:"rule"`
+		Group    map[string]string `parquet:"group"`
+		ID       string            `parquet:"id"`
+		Flapping bool              `parquet:"flapping"`
+	}
+	var got []alertRow
+	for _, f := range archiveFiles(t, root) {
+		got = append(got, readGeneric[alertRow](t, filepath.Join(root, f))...)
+	}
+	if len(got) != 50 {
+		t.Fatalf("%d alerts archived, want 50", len(got))
+	}
+	for _, r := range got {
+		i, err := strconv.Atoi(r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Time != at.Add(time.Duration(i)*time.Minute).UnixNano() || r.Group["target"] != fmt.Sprint(i%3) || r.Flapping != (i%7 == 0) {
+			t.Errorf("alert %s read back as %+v", r.ID, r)
 		}
 	}
 }
