@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -25,6 +26,7 @@ import (
 	"github.com/reconmon/recon/runtime/bus"
 	"github.com/reconmon/recon/runtime/journal"
 	"github.com/reconmon/recon/runtime/metrics"
+	"github.com/reconmon/recon/runtime/rules"
 	"github.com/reconmon/recon/runtime/scheduler"
 	"github.com/reconmon/recon/runtime/server"
 	"github.com/reconmon/recon/sinks/parquet"
@@ -59,8 +61,12 @@ type Options struct {
 	Journal  journal.Options
 	// Concurrency bounds the checks running at once (scheduler default).
 	Concurrency int
-	// Consumers start beside the archiver.
+	// Consumers start beside the archiver (and the rule engine, which the
+	// engine starts itself when the plan has rules).
 	Consumers []Consumer
+	// AlertOutput receives the alerts of the plan's stdout sinks (default
+	// os.Stdout).
+	AlertOutput io.Writer
 	// DrainTimeout bounds how long shutdown waits for consumers to catch up
 	// with the journal (default 2 min); what is left stays in the journal
 	// and is archived at the next start.
@@ -103,6 +109,9 @@ func New(p *plan.Plan, opts Options) (*Engine, error) {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if opts.AlertOutput == nil {
+		opts.AlertOutput = os.Stdout
 	}
 	if opts.DrainTimeout <= 0 {
 		opts.DrainTimeout = 2 * time.Minute
@@ -250,7 +259,16 @@ func (e *Engine) startConsumers(ctx context.Context, wg *sync.WaitGroup, errs ch
 		fn   func(context.Context, bus.Consumer) error
 	}
 	runs := []run{{name, ac, func(ctx context.Context, _ bus.Consumer) error { return e.archiver.Run(ctx) }}}
-	for _, c := range e.opts.Consumers {
+	extra := e.opts.Consumers
+	if len(e.plan.Rules) > 0 {
+		rc, err := e.rulesConsumer()
+		if err != nil {
+			ac.Close()
+			return nil, err
+		}
+		extra = append([]Consumer{rc}, extra...)
+	}
+	for _, c := range extra {
 		bc, err := e.journal.Consumer(c.Name)
 		if err != nil {
 			for _, r := range runs {
@@ -271,6 +289,39 @@ func (e *Engine) startConsumers(ctx context.Context, wg *sync.WaitGroup, errs ch
 		})
 	}
 	return names, nil
+}
+
+// RulesConsumer is the journal consumer name of the rule engine.
+const RulesConsumer = "rules"
+
+// rulesConsumer runs the plan's rules on the samples topic, notifying the
+// plan's webhook, stdout and exec sinks. Its state lives in DATA/rules.
+func (e *Engine) rulesConsumer() (Consumer, error) {
+	log := e.log.With("component", "rules")
+	notifiers, err := rules.BuildNotifiers(e.plan, e.opts.AlertOutput, log)
+	if err != nil {
+		return Consumer{}, fmt.Errorf("rules: %w", err)
+	}
+	return Consumer{Name: RulesConsumer, Run: func(ctx context.Context, c bus.Consumer) error {
+		defer func() {
+			for name, n := range notifiers {
+				if cl, ok := n.(io.Closer); ok {
+					if err := cl.Close(); err != nil {
+						log.Warn("closing alert sink", "sink", name, "err", err)
+					}
+				}
+			}
+		}()
+		eng, err := rules.New(rules.Options{
+			Plan: e.plan, DataDir: filepath.Join(e.opts.DataDir, "rules"), Logger: log,
+			DefaultLateness: 2 * time.Second, Samples: c, Notifiers: notifiers, Clock: time.Now,
+		})
+		if err != nil {
+			return err
+		}
+		defer eng.Close()
+		return eng.Run(ctx)
+	}}, nil
 }
 
 // archiveConfig returns the archive settings of the plan's parquet sink
