@@ -9,10 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/reconmon/recon/catalog"
+	"github.com/reconmon/recon/compiler"
 	"github.com/reconmon/recon/plan"
 	"github.com/reconmon/recon/runtime/server"
 )
@@ -95,5 +97,83 @@ func TestUnknownModuleRefused(t *testing.T) {
 	_, err := New(p, Options{DataDir: t.TempDir(), Node: "n", Registry: catalog.Default()})
 	if err == nil || !strings.Contains(err.Error(), `unknown module "nosuch"`) || !strings.Contains(err.Error(), "x.recon:3:8") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// syncBuffer is an io.Writer safe for the rule engine's goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// A plan with rules gets the rule engine as a consumer: the generator's
+// growing sequence makes the rule fire on the stdout sink.
+func TestRulesFireOnStdoutSink(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "r.recon")
+	src := `pipeline "r"
+
+source demo generator {
+  target  = "x"
+  period  = 1s
+  timeout = 900ms
+  rate    = 100
+}
+
+sink console stdout {}
+sink archive parquet { flush_interval = 300ms }
+
+rule big {
+  from     = demo where metric == "seq"
+  window   = tumbling(1s)
+  warning  when max(value) > 50
+  notify   = [console]
+}
+`
+	if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, ds := compiler.Compile(file, compiler.Options{})
+	if ds.HasErrors() {
+		t.Fatalf("compile: %v", ds)
+	}
+	out := &syncBuffer{}
+	ready := make(chan string, 1)
+	e, err := New(p, Options{DataDir: filepath.Join(dir, "data"), Node: "n", Listen: "127.0.0.1:0", Registry: catalog.Default(),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), AlertOutput: out, Ready: func(a string) { ready <- a }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	<-ready
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(out.String(), "big") {
+		if time.Now().After(deadline) {
+			cancel()
+			<-done
+			t.Fatalf("no alert of rule big within 30 s; stdout sink got %q", out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "WARNING") {
+		t.Errorf("alert output %q lacks the severity", out.String())
 	}
 }
