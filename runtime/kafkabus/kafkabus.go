@@ -157,7 +157,9 @@ func Open(opts Options) (*Topic, error) {
 		Compression:  codec,
 		BatchTimeout: opts.BatchTimeout,
 		BatchBytes:   opts.BatchBytes,
-		BatchSize:    1 << 20,
+		// kafka-go allocates room for BatchSize messages per batch; sample
+		// messages are large, so BatchBytes is what bounds a batch.
+		BatchSize:    256,
 		WriteTimeout: opts.WriteTimeout,
 		MaxAttempts:  3,
 		Transport: &kafka.Transport{ClientID: opts.ClientID, TLS: opts.TLS, SASL: mech,
@@ -287,6 +289,51 @@ func (t *Topic) PublishJSON(ctx context.Context, vals []KeyedValue) error {
 // encode appends rec's messages to msgs, halving the batch until each
 // message fits.
 func (t *Topic) encode(msgs []kafka.Message, key string, rec arrow.RecordBatch) ([]kafka.Message, error) {
+	// A batch whose buffers alone exceed the limit is cut into pieces of
+	// about 7/8 of it up front: halving the encoded batch again and again
+	// would encode its rows once per halving.
+	n := rec.NumRows()
+	if est := bufferBytes(rec); n > 1 && est > int64(t.opts.MaxMessageBytes) {
+		t.stats.Splits.Add(1)
+		k := min(n, est/(int64(t.opts.MaxMessageBytes)*7/8)+1)
+		for i := range k {
+			part := rec.NewSlice(n*i/k, n*(i+1)/k)
+			var err error
+			msgs, err = t.encodeFit(msgs, key, part)
+			part.Release()
+			if err != nil {
+				return nil, err
+			}
+		}
+		return msgs, nil
+	}
+	return t.encodeFit(msgs, key, rec)
+}
+
+// bufferBytes is the size of rec's buffers (for a slice: of the buffers
+// it shares), about the size of its IPC encoding.
+func bufferBytes(rec arrow.RecordBatch) int64 {
+	var n int64
+	var add func(d arrow.ArrayData)
+	add = func(d arrow.ArrayData) {
+		for _, b := range d.Buffers() {
+			if b != nil {
+				n += int64(b.Len())
+			}
+		}
+		for _, c := range d.Children() {
+			add(c)
+		}
+	}
+	for _, c := range rec.Columns() {
+		add(c.Data())
+	}
+	return n
+}
+
+// encodeFit appends rec as one message, halving it while its encoding
+// exceeds MaxMessageBytes.
+func (t *Topic) encodeFit(msgs []kafka.Message, key string, rec arrow.RecordBatch) ([]kafka.Message, error) {
 	t.buf.Reset()
 	w := ipc.NewWriter(&t.buf, ipc.WithSchema(rec.Schema()), ipc.WithAllocator(memory.DefaultAllocator))
 	if err := w.Write(rec); err != nil {
@@ -302,10 +349,10 @@ func (t *Topic) encode(msgs []kafka.Message, key string, rec arrow.RecordBatch) 
 		defer first.Release()
 		defer second.Release()
 		var err error
-		if msgs, err = t.encode(msgs, key, first); err != nil {
+		if msgs, err = t.encodeFit(msgs, key, first); err != nil {
 			return nil, err
 		}
-		return t.encode(msgs, key, second)
+		return t.encodeFit(msgs, key, second)
 	}
 	if t.buf.Len() > t.opts.MaxMessageBytes {
 		return nil, fmt.Errorf("kafka: one row encodes to %d bytes, more than the %d-byte message limit", t.buf.Len(), t.opts.MaxMessageBytes)

@@ -103,7 +103,7 @@ func startGeneration(ctx context.Context, gen *kafka.Generation, conn kafkabus.O
 	if err != nil {
 		return nil, err
 	}
-	c := &genConsumer{gen: gen, topic: conn.Topic, msgs: make(chan fetched, 16), log: log, stats: stats,
+	c := &genConsumer{gen: gen, topic: conn.Topic, msgs: make(chan fetched, 64), log: log, stats: stats,
 		dedup: map[int32]*dedup{}}
 	c.ctx, c.cancel = context.WithCancel(ctx)
 	for _, pa := range gen.Assignments[conn.Topic] {
