@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -17,6 +18,9 @@ import (
 	"github.com/reconmon/recon/module"
 	"github.com/reconmon/recon/runtime/sample"
 )
+
+// tempPrefix names state files being written.
+const tempPrefix = ".state-"
 
 // State is what the generator keeps durable under the data directory.
 type State struct {
@@ -44,7 +48,10 @@ func ReadState(path string) (State, error) {
 		return st, fmt.Errorf("generator state: %w", err)
 	}
 	if err := json.Unmarshal(data, &st); err != nil {
-		return st, fmt.Errorf("generator state %s: %w", path, err)
+		return State{Accepted: -1}, fmt.Errorf("generator state %s: %w", path, err)
+	}
+	if st.Accepted < -1 || (st.Accepted >= 0 && uint64(st.Accepted) >= st.Next) {
+		return State{Accepted: -1}, fmt.Errorf("generator state %s: accepted %d not below next %d", path, st.Accepted, st.Next)
 	}
 	return st, nil
 }
@@ -114,6 +121,15 @@ func New(env module.Env) (*Generator, error) {
 	st, err := ReadState(g.path)
 	if err != nil {
 		return nil, fmt.Errorf("generator %q: %w", env.Source, err)
+	}
+	// A crash between creating and renaming a state file leaves a temp
+	// file behind; it is never read, only removed.
+	if tmps, _ := filepath.Glob(filepath.Join(filepath.Dir(g.path), tempPrefix+"*")); len(tmps) > 0 {
+		for _, tmp := range tmps {
+			if err := os.Remove(tmp); err != nil {
+				logger(env).Warn("removing a leftover generator state temp file", "path", tmp, "err", err)
+			}
+		}
 	}
 	g.next, g.reserved = st.Next, st.Next
 	g.accepted.Store(st.Accepted)
@@ -227,7 +243,7 @@ func (g *Generator) saveState() error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("generator state: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, ".state-*")
+	tmp, err := os.CreateTemp(dir, tempPrefix+"*")
 	if err != nil {
 		return fmt.Errorf("generator state: %w", err)
 	}
@@ -254,4 +270,11 @@ func (g *Generator) saveState() error {
 		return fmt.Errorf("generator state: sync %s: %w", dir, err)
 	}
 	return nil
+}
+
+func logger(env module.Env) *slog.Logger {
+	if env.Logger != nil {
+		return env.Logger
+	}
+	return slog.Default()
 }

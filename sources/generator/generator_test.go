@@ -128,3 +128,24 @@ func TestBadStateFileIsAnError(t *testing.T) {
 }
 
 func writeFile(path, s string) error { return os.WriteFile(path, []byte(s), 0o644) }
+
+// FuzzReadState: a state file with any content is read or refused, never
+// a panic, and what is accepted is consistent.
+func FuzzReadState(f *testing.F) {
+	f.Add([]byte(`{"next": 4096, "accepted": 1999}`))
+	f.Add([]byte(`{"next": 0, "accepted": -1}`))
+	f.Add([]byte(`{"next": 5, "accepted": 5}`))
+	f.Add([]byte(`{not json`))
+	f.Add([]byte(``))
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		path := filepath.Join(dir, "state.json")
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		st, err := ReadState(path)
+		if err == nil && st.Accepted >= 0 && uint64(st.Accepted) >= st.Next {
+			t.Fatalf("accepted %+v: accepted must be below next", st)
+		}
+	})
+}
