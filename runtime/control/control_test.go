@@ -32,37 +32,27 @@ type server struct {
 
 func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
-func start(t *testing.T, p *plan.Plan, tok string, extra ...control.Applier) *server {
+func start(t *testing.T, p *plan.Plan, tok string) *server {
 	t.Helper()
 	j, err := journal.Open(t.TempDir(), journal.Options{Logger: quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	hub := live.NewHub(live.HubOptions{Logger: quiet()})
-	clones, err := live.NewClones(live.CloneOptions{Registry: catalog.Default(), Node: "n1",
-		Archive: live.Tap{Next: j, Hub: hub}, Hub: hub, Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := clones.SetPlan(p); err != nil {
-		t.Fatal(err)
-	}
-	api, err := control.New(control.Options{Token: tok, Registry: catalog.Default(), Plan: p, Clones: clones,
-		Appliers: append([]control.Applier{control.ClonesApplier(clones)}, extra...), MaxRequestBytes: 1024, Logger: quiet()})
+	plane, err := control.NewPlane(control.PlaneOptions{Plan: p, Registry: catalog.Default(), Node: "n1",
+		Samples: j, Token: tok, Logger: quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	api.Register(mux)
-	(&live.Streams{Hub: hub, Clones: clones, Logger: quiet()}).Register(mux)
+	plane.Register(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(func() {
 		srv.CloseClientConnections()
 		srv.Close()
-		clones.Close()
+		plane.Close()
 		_ = j.Close()
 	})
-	return &server{url: srv.URL, clones: clones, api: api}
+	return &server{url: srv.URL, clones: plane.Clones, api: plane.API}
 }
 
 func (s *server) do(t *testing.T, method, path, tok string, body []byte) (int, map[string]any) {
@@ -217,13 +207,39 @@ func TestDeployRollsBack(t *testing.T) {
 	port := livetest.TCPTarget(t)
 	web := livetest.TCPSource("web", port, time.Minute)
 	p := livetest.Plan(t, []plan.Source{web}, []plan.Stream{stream("s1", time.Second)}, nil)
+	j, err := journal.Open(t.TempDir(), journal.Options{Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hub := live.NewHub(live.HubOptions{Logger: quiet()})
+	clones, err := live.NewClones(live.CloneOptions{Registry: catalog.Default(), Archive: live.Tap{Next: j, Hub: hub}, Hub: hub, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := clones.SetPlan(p); err != nil {
+		t.Fatal(err)
+	}
 	refuse := control.ApplierFunc(func(_ context.Context, np *plan.Plan, _ control.Change) error {
 		if np.Hash != p.Hash {
 			return errors.New("scheduler refused: out of workers")
 		}
 		return nil
 	})
-	s := start(t, p, token, refuse)
+	// The clones take the plan first, then the next part refuses it.
+	api, err := control.New(control.Options{Token: token, Registry: catalog.Default(), Plan: p, Clones: clones,
+		Appliers: []control.Applier{control.ClonesApplier(clones), refuse}, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	api.Register(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(func() {
+		srv.Close()
+		clones.Close()
+		_ = j.Close()
+	})
+	s := &server{url: srv.URL, clones: clones, api: api}
 	code, res := s.do(t, http.MethodPost, "/api/v1/deploy", token,
 		marshal(t, livetest.Plan(t, []plan.Source{web}, []plan.Stream{stream("s2", time.Second)}, nil)))
 	if code != http.StatusInternalServerError || !strings.Contains(res["error"].(string), "out of workers") {
@@ -251,7 +267,7 @@ func TestCloneAPI(t *testing.T) {
 		{`{"source":"nope","period":"1s"}`, http.StatusNotFound},
 		{`{"source":"web","period":"10ms"}`, http.StatusUnprocessableEntity},
 		{`{"source":"web","period":"1s","colour":"red"}`, http.StatusBadRequest},
-		{`{"source":"web","period":"` + strings.Repeat("9", 2000) + `"}`, http.StatusRequestEntityTooLarge},
+		{`{"source":"web","period":"` + strings.Repeat("9", 70000) + `"}`, http.StatusRequestEntityTooLarge},
 	} {
 		if code, body := s.do(t, http.MethodPost, "/api/v1/clones", token, []byte(tc.body)); code != tc.code || body["error"] == "" {
 			t.Errorf("POST %.60s: %d %v, want %d with an error", tc.body, code, body, tc.code)
