@@ -27,7 +27,7 @@ const token = "s3cret-token"
 type server struct {
 	url    string
 	clones *live.Clones
-	api    *control.API
+	plane  *control.Plane
 }
 
 func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
@@ -52,7 +52,7 @@ func start(t *testing.T, p *plan.Plan, tok string) *server {
 		plane.Close()
 		_ = j.Close()
 	})
-	return &server{url: srv.URL, clones: plane.Clones, api: plane.API}
+	return &server{url: srv.URL, clones: plane.Clones, plane: plane}
 }
 
 func (s *server) do(t *testing.T, method, path, tok string, body []byte) (int, map[string]any) {
@@ -239,7 +239,7 @@ func TestDeployRollsBack(t *testing.T) {
 		clones.Close()
 		_ = j.Close()
 	})
-	s := &server{url: srv.URL, clones: clones, api: api}
+	s := &server{url: srv.URL, clones: clones}
 	code, res := s.do(t, http.MethodPost, "/api/v1/deploy", token,
 		marshal(t, livetest.Plan(t, []plan.Source{web}, []plan.Stream{stream("s2", time.Second)}, nil)))
 	if code != http.StatusInternalServerError || !strings.Contains(res["error"].(string), "out of workers") {
@@ -326,5 +326,28 @@ func TestClientDeploy(t *testing.T) {
 	c.Token = "nope"
 	if _, err := c.Deploy(context.Background(), []byte(`{}`)); !control.IsAPIError(err, http.StatusUnauthorized) {
 		t.Errorf("wrong token: %v, want 401", err)
+	}
+}
+
+// Stopping recond ends the open streams with a message, and the clones.
+func TestPlaneCloseEndsStreams(t *testing.T) {
+	port := livetest.TCPTarget(t)
+	s := start(t, livetest.Plan(t, []plan.Source{livetest.TCPSource("web", port, time.Minute)}, []plan.Stream{stream("s1", time.Second)}, nil), token)
+	st := livetest.Open(t, s.url+"/api/v1/stream?source=s1", true)
+	select {
+	case <-st.C:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no sample of stream s1 within 5s")
+	}
+	s.plane.Close()
+	var last livetest.Message
+	for m := range st.C {
+		last = m
+	}
+	if last.Event != live.EventEnd || last.Data["message"] != "recond is stopping" {
+		t.Errorf("last message %+v, want the end of the stream", last)
+	}
+	if l := s.clones.List(); len(l) != 0 {
+		t.Errorf("clones after Close: %+v", l)
 	}
 }

@@ -103,6 +103,10 @@ func (p *Plane) Register(r live.Router) {
 	p.API.Register(r)
 }
 
-// Close ends every clone and waits until their last runs are published;
-// call it while the samples bus is still open.
-func (p *Plane) Close() { p.Clones.Close() }
+// Close ends the open streams and every clone, and waits until the
+// clones' last runs are published; call it while the samples bus is still
+// open.
+func (p *Plane) Close() {
+	p.Streams.Close()
+	p.Clones.Close()
+}

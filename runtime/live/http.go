@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -41,6 +42,21 @@ type Streams struct {
 	// costs far more system calls than the samples are worth.
 	Linger time.Duration
 	Logger *slog.Logger
+
+	initOnce, stopOnce sync.Once
+	closed             chan struct{}
+}
+
+// done is closed by Close.
+func (s *Streams) done() <-chan struct{} {
+	s.initOnce.Do(func() { s.closed = make(chan struct{}) })
+	return s.closed
+}
+
+// Close ends every open stream (recond is stopping) and refuses new ones.
+func (s *Streams) Close() {
+	s.done()
+	s.stopOnce.Do(func() { close(s.closed) })
 }
 
 // Router is where routes are added: an *http.ServeMux, or recond's
@@ -235,6 +251,9 @@ func (s *Streams) serveSamples(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
 			return
+		case <-s.done():
+			_ = sw.control(Control{Event: EventEnd, Message: "recond is stopping"})
+			return
 		case <-v.Dropped():
 			log.Warn("live viewer dropped: too slow")
 			_ = sw.control(Control{Event: EventDropped, Message: fmt.Sprintf(dropMessage, cap(v.Batches()))})
@@ -310,6 +329,9 @@ func (s *Streams) serveAlerts(w http.ResponseWriter, r *http.Request) {
 		var err error
 		select {
 		case <-r.Context().Done():
+			return
+		case <-s.done():
+			_ = sw.control(Control{Event: EventEnd, Message: "recond is stopping"})
 			return
 		case <-v.Dropped():
 			_ = sw.control(Control{Event: EventDropped, Message: fmt.Sprintf(dropMessage, cap(v.Events()))})
