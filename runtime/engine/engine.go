@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/reconmon/recon/module"
@@ -89,6 +90,8 @@ type Engine struct {
 	metrics  *metrics.Runtime
 	server   *server.Server
 	archiver *parquet.Archiver
+	// fetched holds each consumer's last fetched offset, by name.
+	fetched map[string]*atomic.Int64
 }
 
 // New checks the plan against the registry and returns an engine; Run
@@ -242,10 +245,12 @@ func (e *Engine) startConsumers(ctx context.Context, wg *sync.WaitGroup, errs ch
 	if err != nil {
 		return nil, err
 	}
-	ac, err := e.journal.Consumer(name)
+	e.fetched = map[string]*atomic.Int64{}
+	jc, err := e.journal.Consumer(name)
 	if err != nil {
 		return nil, fmt.Errorf("archiver consumer: %w", err)
 	}
+	ac := e.track(name, jc)
 	e.archiver, err = parquet.NewArchiver(parquet.Options{Config: cfg, Consumer: ac, Logger: e.log.With("component", "archiver")})
 	if err != nil {
 		ac.Close()
@@ -269,15 +274,16 @@ func (e *Engine) startConsumers(ctx context.Context, wg *sync.WaitGroup, errs ch
 		extra = append([]Consumer{rc}, extra...)
 	}
 	for _, c := range extra {
-		bc, err := e.journal.Consumer(c.Name)
+		jc, err := e.journal.Consumer(c.Name)
 		if err != nil {
 			for _, r := range runs {
 				r.c.Close()
 			}
 			return nil, fmt.Errorf("consumer %s: %w", c.Name, err)
 		}
-		runs = append(runs, run{c.Name, bc, c.Run})
+		runs = append(runs, run{c.Name, e.track(c.Name, jc), c.Run})
 	}
+
 	names := make([]string, 0, len(runs))
 	for _, r := range runs {
 		names = append(names, r.name)
@@ -377,15 +383,39 @@ func (e *Engine) addSources() error {
 	return nil
 }
 
-// drain waits until every named consumer has committed everything the
-// journal holds, or DrainTimeout passed.
+// trackedConsumer records the offset of the last message fetched, so that
+// shutdown knows when a consumer has read everything.
+type trackedConsumer struct {
+	bus.Consumer
+	fetched *atomic.Int64
+}
+
+func (c trackedConsumer) Fetch(ctx context.Context) (bus.Message, error) {
+	m, err := c.Consumer.Fetch(ctx)
+	if err == nil {
+		c.fetched.Store(m.Offset)
+	}
+	return m, err
+}
+
+func (e *Engine) track(name string, c bus.Consumer) bus.Consumer {
+	f := new(atomic.Int64)
+	f.Store(-1)
+	e.fetched[name] = f
+	return trackedConsumer{Consumer: c, fetched: f}
+}
+
+// drain waits until every named consumer has fetched (or committed)
+// everything the journal holds, or DrainTimeout passed. Cancelled
+// consumers then write out and commit what they hold.
 func (e *Engine) drain(names []string) {
 	deadline := time.Now().Add(e.opts.DrainTimeout)
 	for {
+		st := e.journal.Stats()
 		lag := int64(0)
-		for _, cs := range e.journal.Stats().Consumers {
+		for _, cs := range st.Consumers {
 			for _, n := range names {
-				if cs.Name == n {
+				if cs.Name == n && cs.Lag > 0 && e.fetched[n].Load() < st.LastOffset {
 					lag += cs.Lag
 				}
 			}
