@@ -203,7 +203,7 @@ func recondOpenDuckDB(t *testing.T) *sql.DB {
 
 // TestRecondEndToEnd runs recond on a quickstart-like pipeline (http and
 // tcp checks of recond's own listener, selfcheck, a generator) for a few
-// seconds, stops it with SIGTERM and reads the archive with DuckDB: the
+// 10 s, stops it with SIGTERM and reads the archive with DuckDB: the
 // schema is the contract's column by column, every source is there and the
 // row count is recond's own accepted counter.
 func TestRecondEndToEnd(t *testing.T) {
@@ -239,9 +239,9 @@ source load generator {
 	}
 	data := filepath.Join(dir, "data")
 	p := recondStart(t, planFile, data, port)
-	time.Sleep(6 * time.Second)
+	time.Sleep(10 * time.Second)
 	if v := p.metric(t, "recond_samples_accepted_total"); v <= 0 {
-		t.Fatalf("recond accepted no samples in 6 s\n%s", p.logText())
+		t.Fatalf("recond accepted no samples in 10 s\n%s", p.logText())
 	}
 	p.stop(t)
 	accepted, archived := p.stoppedCounts(t)
