@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -122,6 +123,17 @@ func refBatch(rows []refRow) arrow.RecordBatch {
 	return bld.NewRecordBatch()
 }
 
+// cpuTime is the process's user+system CPU time so far: on a shared
+// machine it is steadier than wall time.
+func cpuTime(b *testing.B) time.Duration {
+	b.Helper()
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 func parquetBytes(b *testing.B, dir string) int64 {
 	b.Helper()
 	var n int64
@@ -168,7 +180,7 @@ func BenchmarkReferenceWorkload(b *testing.B) {
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
-		t0 := time.Now()
+		t0, c0 := time.Now(), cpuTime(b)
 		go func() { done <- a.Run(ctx) }()
 		for a.Stats().RowsWritten+a.Stats().PendingRows < int64(n) {
 			time.Sleep(time.Millisecond)
@@ -177,38 +189,40 @@ func BenchmarkReferenceWorkload(b *testing.B) {
 		if err := <-done; err != nil {
 			b.Fatal(err)
 		}
-		write := time.Since(t0)
+		write, writeCPU := time.Since(t0), cpuTime(b)-c0
 		if got := a.Stats().RowsWritten; got != int64(n) {
 			b.Fatalf("archived %d rows, want %d", got, n)
 		}
 		written := parquetBytes(b, dir)
 
-		t1 := time.Now()
+		t1, c1 := time.Now(), cpuTime(b)
 		res, err := parquet.Compact(context.Background(), dir, parquet.CompactOptions{Logger: quiet()})
 		if err != nil || res.Rows != int64(n) {
 			b.Fatalf("compaction: %+v, %v", res, err)
 		}
-		compact := time.Since(t1)
+		compact, compactCPU := time.Since(t1), cpuTime(b)-c1
 		compacted := parquetBytes(b, dir)
 
 		b.ReportMetric(rows/write.Seconds(), "rows/s")
 		b.ReportMetric(float64(written)/rows, "B/sample-written")
 		b.ReportMetric(rows/compact.Seconds(), "rows/s-compact")
 		b.ReportMetric(float64(compacted)/rows, "B/sample")
-		b.Logf("recon archiver: %.2f M rows/s, %.3f B/sample as written; compaction %.2f M rows/s → %.3f B/sample",
-			rows/write.Seconds()/1e6, float64(written)/rows, rows/compact.Seconds()/1e6, float64(compacted)/rows)
+		b.ReportMetric(float64(writeCPU.Nanoseconds())/rows, "cpu-ns/sample")
+		b.Logf("recon archiver: %.2f M rows/s, %.0f CPU ns/sample, %.3f B/sample as written; compaction %.2f M rows/s, %.0f CPU ns/sample → %.3f B/sample",
+			rows/write.Seconds()/1e6, float64(writeCPU.Nanoseconds())/rows, float64(written)/rows,
+			rows/compact.Seconds()/1e6, float64(compactCPU.Nanoseconds())/rows, float64(compacted)/rows)
 
 		duck := duckdbCopies(b, path, b.TempDir(), rows)
 		for _, d := range duck {
-			b.Logf("duckdb %-36s %.2f M rows/s, %.3f B/sample (recon compacted / duckdb = %.2f)",
-				d.name, d.rate/1e6, d.bps, float64(compacted)/rows/d.bps)
+			b.Logf("duckdb %-36s %.2f M rows/s, %.0f CPU ns/sample, %.3f B/sample (recon compacted / duckdb = %.2f)",
+				d.name, d.rate/1e6, d.cpuNs, d.bps, float64(compacted)/rows/d.bps)
 		}
 	}
 }
 
 type duckResult struct {
-	name      string
-	rate, bps float64
+	name             string
+	rate, bps, cpuNs float64
 }
 
 // duckdbCopies writes the workload with DuckDB's COPY variants of
@@ -243,12 +257,13 @@ func duckdbCopies(b *testing.B, workload, dir string, rows float64) []duckResult
 			dest = filepath.Join(target, "out.parquet")
 		}
 		q := fmt.Sprintf("COPY (%s) TO '%s' (FORMAT parquet, %s)", v.query, dest, v.opts)
-		t0 := time.Now()
+		t0, c0 := time.Now(), cpuTime(b)
 		if _, err := db.Exec(q); err != nil {
 			b.Fatalf("%s: %v", q, err)
 		}
-		el := time.Since(t0)
-		out = append(out, duckResult{name: v.name, rate: rows / el.Seconds(), bps: float64(parquetBytes(b, target)) / rows})
+		el, cpu := time.Since(t0), cpuTime(b)-c0
+		out = append(out, duckResult{name: v.name, rate: rows / el.Seconds(), bps: float64(parquetBytes(b, target)) / rows,
+			cpuNs: float64(cpu.Nanoseconds()) / rows})
 	}
 	return out
 }
