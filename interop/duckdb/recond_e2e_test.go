@@ -202,7 +202,7 @@ func recondOpenDuckDB(t *testing.T) *sql.DB {
 }
 
 // TestRecondEndToEnd runs recond on a quickstart-like pipeline (http and
-// tcp checks of recond's own listener, selfcheck, a generator) for a few
+// tcp checks of recond's own listener, selfcheck, a generator) for
 // 10 s, stops it with SIGTERM and reads the archive with DuckDB: the
 // schema is the contract's column by column, every source is there and the
 // row count is recond's own accepted counter.
