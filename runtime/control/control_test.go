@@ -191,6 +191,16 @@ func TestDeploySwaps(t *testing.T) {
 	if got := s.planHash(t); got != next.Hash {
 		t.Errorf("running plan %s, want the deployed %s", got, next.Hash)
 	}
+	req, _ := http.NewRequest(http.MethodGet, s.url+"/api/v1/plan", nil)
+	req.Header.Set("If-None-Match", `"`+next.Hash+`"`)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotModified {
+		t.Errorf("GET plan If-None-Match the running hash: %s, want 304", resp.Status)
+	}
 	list := s.clones.List()
 	if len(list) != 2 || list[0].ID != "kept" || !list[0].Expires.Equal(kept.Expires) || list[1].ID != "new" {
 		t.Errorf("clones after deploy %+v, want kept (untouched) and new", list)
