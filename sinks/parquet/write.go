@@ -298,6 +298,8 @@ const chunkRows = 4096
 type colScratch struct {
 	vals, vals2 []pq.Value
 	arrs        []arrow.Array
+	strs        []stringBuffers
+	floats      []float64Buffers
 }
 
 func (s *colScratch) writeColumn(l *layout, c int, cws []*pq.ColumnWriter, batches []arrow.RecordBatch, refs []rowRef) error {
@@ -337,17 +339,13 @@ func (s *colScratch) appendValues(dst []pq.Value, kind columnKind, chunk []rowRe
 			return pq.Int64Value(int64(a.Value(i)) * mul)
 		})
 	case kindString:
-		return appendTyped(dst, s.arrs, chunk, nullable, leaf, func(a *array.String, i int) pq.Value {
-			return pq.ByteArrayValue(bytesOf(a.Value(i)))
-		})
+		return s.appendStrings(dst, chunk, nullable, leaf)
 	case kindLargeString:
 		return appendTyped(dst, s.arrs, chunk, nullable, leaf, func(a *array.LargeString, i int) pq.Value {
 			return pq.ByteArrayValue(bytesOf(a.Value(i)))
 		})
 	case kindFloat64:
-		return appendTyped(dst, s.arrs, chunk, nullable, leaf, func(a *array.Float64, i int) pq.Value {
-			return pq.DoubleValue(a.Value(i))
-		})
+		return s.appendFloat64s(dst, chunk, nullable, leaf)
 	case kindFloat32:
 		return appendTyped(dst, s.arrs, chunk, nullable, leaf, func(a *array.Float32, i int) pq.Value {
 			return pq.FloatValue(a.Value(i))
@@ -366,6 +364,67 @@ func (s *colScratch) appendValues(dst []pq.Value, kind columnKind, chunk []rowRe
 		})
 	}
 	panic(fmt.Sprintf("parquet: column kind %d has no writer", kind)) // compile() admits no other kind
+}
+
+// appendStrings is appendValues for the (hot) string columns, reading the
+// Arrow buffers directly.
+func (s *colScratch) appendStrings(dst []pq.Value, chunk []rowRef, nullable bool, leaf int) []pq.Value {
+	s.strs = s.strs[:0]
+	for _, a := range s.arrs {
+		a := a.(*array.String)
+		s.strs = append(s.strs, stringBuffers{arr: a, offsets: a.ValueOffsets(), data: a.ValueBytes(), nulls: nullable && a.NullN() > 0})
+	}
+	def := 0
+	if nullable {
+		def = 1
+	}
+	for _, r := range chunk {
+		b := &s.strs[r.batch()]
+		i := r.row()
+		if b.nulls && b.arr.IsNull(i) {
+			dst = append(dst, pq.NullValue().Level(0, 0, leaf))
+			continue
+		}
+		base := b.offsets[0]
+		dst = append(dst, pq.ByteArrayValue(b.data[b.offsets[i]-base:b.offsets[i+1]-base]).Level(0, def, leaf))
+	}
+	return dst
+}
+
+type stringBuffers struct {
+	arr     *array.String
+	offsets []int32
+	data    []byte
+	nulls   bool
+}
+
+// appendFloat64s is appendValues for float64 columns.
+func (s *colScratch) appendFloat64s(dst []pq.Value, chunk []rowRef, nullable bool, leaf int) []pq.Value {
+	s.floats = s.floats[:0]
+	for _, a := range s.arrs {
+		a := a.(*array.Float64)
+		s.floats = append(s.floats, float64Buffers{arr: a, values: a.Float64Values(), nulls: nullable && a.NullN() > 0})
+	}
+	def := 0
+	if nullable {
+		def = 1
+	}
+	for _, r := range chunk {
+		b := &s.floats[r.batch()]
+		i := r.row()
+		if b.nulls && b.arr.IsNull(i) {
+			dst = append(dst, pq.NullValue().Level(0, 0, leaf))
+			continue
+		}
+		dst = append(dst, pq.DoubleValue(b.values[i]).Level(0, def, leaf))
+	}
+	return dst
+}
+
+type float64Buffers struct {
+	arr    *array.Float64
+	values []float64
+	nulls  bool
 }
 
 func appendTyped[A arrow.Array](dst []pq.Value, arrs []arrow.Array, chunk []rowRef, nullable bool, leaf int, value func(a A, i int) pq.Value) []pq.Value {
