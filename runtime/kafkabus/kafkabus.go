@@ -72,6 +72,9 @@ type Options struct {
 	Username        string
 	Password        string
 	Logger          *slog.Logger
+	// GroupBalancers decide how a consumer group's partitions are spread
+	// over its members (default: kafka-go's range, then round robin).
+	GroupBalancers []kafka.GroupBalancer
 }
 
 // Stats counts a topic's traffic.
@@ -380,6 +383,7 @@ func (t *Topic) Consumer(name string) (bus.Consumer, error) {
 		MaxWait:        250 * time.Millisecond,
 		CommitInterval: 0, // synchronous: Commit returns once the broker has it
 		StartOffset:    kafka.FirstOffset,
+		GroupBalancers: t.opts.GroupBalancers,
 		// A member that dies is replaced quickly; the rest take its partitions.
 		SessionTimeout:    10 * time.Second,
 		HeartbeatInterval: time.Second,

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/segmentio/kafka-go"
+
 	"github.com/reconmon/recon/plan"
 	"github.com/reconmon/recon/runtime/bus"
 	"github.com/reconmon/recon/runtime/kafkabus"
@@ -40,12 +42,15 @@ type RulesOptions struct {
 // notification sinks; a kafka sink named in a rule's `notify` publishes
 // them to its alerts topic as JSON, key = fingerprint.
 //
-// State: the engine persists its windows and alert states under DataDir
-// with the bus position they reflect, and resumes from there after a
-// restart (messages it already applied are skipped). Rules see the
-// samples of every partition they are assigned; run one rules process per
-// pipeline, or several as standbys: on a takeover the new owner starts from
-// the committed position with its own persisted state (docs/kafka.md).
+// Partitions: one member of the group holds all of them (a rule's group
+// may span sources, and so partitions); the others are standbys that take
+// over when it is gone.
+//
+// State: persisted. The engine saves its windows and alert states under
+// DataDir with the bus position they reflect, and resumes from there after
+// a restart (messages it already applied are skipped). A standby that
+// takes over resumes from the committed position with its own persisted
+// state (docs/kafka.md).
 type Rules struct {
 	eng     *rules.Engine
 	cons    bus.Consumer
@@ -95,16 +100,20 @@ func NewRules(opts RulesOptions) (*Rules, error) {
 		r.closers = append(r.closers, n)
 		ns[c.Name] = n
 	}
+	bal := &oneOwner{}
 	opts.Kafka.Logger = log
+	opts.Kafka.GroupBalancers = []kafka.GroupBalancer{bal}
 	topic, err := kafkabus.Open(opts.Kafka)
 	if err != nil {
 		return nil, fmt.Errorf("kafka rules: %w", err)
 	}
 	r.closers = append(r.closers, topic)
-	if r.cons, err = topic.Consumer(opts.Group); err != nil {
+	cons, err := topic.Consumer(opts.Group)
+	if err != nil {
 		return nil, fmt.Errorf("kafka rules: %w", err)
 	}
-	r.closers = append(r.closers, r.cons)
+	r.closers = append(r.closers, cons)
+	r.cons = owningConsumer{Consumer: cons, b: bal}
 	r.eng, err = rules.New(rules.Options{
 		Plan:            opts.Plan,
 		DataDir:         opts.DataDir,
