@@ -3,7 +3,7 @@
 // archives them to Parquet, until SIGINT or SIGTERM stops it cleanly.
 //
 //	recond run plan.json|FILE.recon [--data DIR] [--listen ADDR] [--node NAME]
-//	           [--log-level debug|info|warn|error] [--log-format text|json]
+//	           [--log-level debug|info|warn|error] [--log-format text|json] [--token-file F]
 //	recond version
 package main
 
@@ -25,6 +25,7 @@ import (
 	"github.com/reconmon/recon/diag"
 	"github.com/reconmon/recon/module"
 	"github.com/reconmon/recon/plan"
+	"github.com/reconmon/recon/runtime/control"
 	"github.com/reconmon/recon/runtime/engine"
 	"github.com/reconmon/recon/runtime/server"
 )
@@ -65,7 +66,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 type runOptions struct {
-	data, listen, node, level, format string
+	data, listen, node, level, format, tokenFile string
 }
 
 func runFlags(out io.Writer) *flag.FlagSet {
@@ -76,6 +77,7 @@ func runFlags(out io.Writer) *flag.FlagSet {
 	fs.String("node", "", "node name stamped on every sample (default: the host name)")
 	fs.String("log-level", "info", "log level: debug, info, warn, error")
 	fs.String("log-format", "text", "log format: text or json")
+	fs.String("token-file", "", "file holding the bearer token of the control API (deploys, clones); default $RECON_TOKEN, none: API off")
 	return fs
 }
 
@@ -102,7 +104,7 @@ func runCmd(args []string, stderr io.Writer) int {
 	o := runOptions{
 		data: fs.Lookup("data").Value.String(), listen: fs.Lookup("listen").Value.String(),
 		node: fs.Lookup("node").Value.String(), level: fs.Lookup("log-level").Value.String(),
-		format: fs.Lookup("log-format").Value.String(),
+		format: fs.Lookup("log-format").Value.String(), tokenFile: fs.Lookup("token-file").Value.String(),
 	}
 	logger, err := newLogger(stderr, o.level, o.format)
 	if err != nil {
@@ -111,6 +113,13 @@ func runCmd(args []string, stderr io.Writer) int {
 	}
 	slog.SetDefault(logger)
 
+	token := ""
+	if o.tokenFile != "" || os.Getenv(control.TokenEnv) != "" {
+		if token, err = control.LoadToken(o.tokenFile); err != nil {
+			fmt.Fprintf(stderr, "recond run: %v\n", err)
+			return 2
+		}
+	}
 	reg := catalog.Default()
 	p, err := loadPlan(file, reg, stderr)
 	if err != nil {
@@ -118,7 +127,7 @@ func runCmd(args []string, stderr io.Writer) int {
 		return 1
 	}
 	eng, err := engine.New(p, engine.Options{
-		DataDir: o.data, Node: o.node, Listen: o.listen, Registry: reg, Logger: logger, Version: version(),
+		DataDir: o.data, Node: o.node, Listen: o.listen, Registry: reg, Logger: logger, Version: version(), Token: token,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "recond run: %v\n", err)

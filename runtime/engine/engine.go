@@ -25,7 +25,9 @@ import (
 	"github.com/reconmon/recon/plan"
 	"github.com/reconmon/recon/runtime/batch"
 	"github.com/reconmon/recon/runtime/bus"
+	"github.com/reconmon/recon/runtime/control"
 	"github.com/reconmon/recon/runtime/journal"
+	"github.com/reconmon/recon/runtime/live"
 	"github.com/reconmon/recon/runtime/metrics"
 	"github.com/reconmon/recon/runtime/rules"
 	"github.com/reconmon/recon/runtime/scheduler"
@@ -65,6 +67,9 @@ type Options struct {
 	// Consumers start beside the archiver (and the rule engine, which the
 	// engine starts itself when the plan has rules).
 	Consumers []Consumer
+	// Token authorises the control API (plan deploys, ad-hoc clones); ""
+	// leaves it off.
+	Token string
 	// AlertOutput receives the alerts of the plan's stdout sinks (default
 	// os.Stdout).
 	AlertOutput io.Writer
@@ -79,6 +84,7 @@ type Options struct {
 
 // Engine runs one plan.
 type Engine struct {
+	mu    sync.Mutex // guards plan after Run started
 	plan  *plan.Plan
 	opts  Options
 	log   *slog.Logger
@@ -159,7 +165,10 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 	bopts := o.Batch
 	bopts.Logger = e.log.With("component", "batcher")
 	bopts.OnPublish = e.metrics.Published
-	e.batcher = batch.New(e.journal, bopts)
+	// Viewers of the live stream see exactly the accepted batches.
+	hub := live.NewHub(live.HubOptions{Logger: e.log.With("component", "live")})
+	prod := live.Tap{Next: e.journal, Hub: hub}
+	e.batcher = batch.New(prod, bopts)
 	e.metrics.WatchBatcher(e.batcher)
 	e.metrics.WatchJournal(e.journal.Stats)
 
@@ -186,7 +195,15 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 	}
 
 	e.server = server.New(server.Options{Addr: o.Listen, Gatherer: e.metrics.Registry, Health: e.health, Logger: e.log.With("component", "listener")})
+	clones, streams, err := e.startLive(hub, prod)
+	if err != nil {
+		cancelConsumers()
+		cwg.Wait()
+		return err
+	}
 	if err := e.server.Start(); err != nil {
+		streams.Close()
+		clones.Close()
 		cancelConsumers()
 		cwg.Wait()
 		return err
@@ -211,6 +228,7 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 	}
 	e.log.Info("stopping: sources first")
 	stopSources()
+	clones.Close()
 	if serr := <-sdone; serr != nil {
 		err = errors.Join(err, serr)
 	}
@@ -229,6 +247,7 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 		err = errors.Join(err, cerr)
 	}
 	err = errors.Join(err, consumerErr)
+	streams.Close()
 	shctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if serr := e.server.Shutdown(shctx); serr != nil {
@@ -297,6 +316,40 @@ func (e *Engine) startConsumers(ctx context.Context, wg *sync.WaitGroup, errs ch
 	return names, nil
 }
 
+// startLive sets up the plan's streams (clones), the live stream routes
+// and, when recond has a token, the control API (deploys, ad-hoc clones).
+func (e *Engine) startLive(hub *live.Hub, prod bus.Producer) (*live.Clones, *live.Streams, error) {
+	log := e.log.With("component", "live")
+	clones, err := live.NewClones(live.CloneOptions{
+		Registry: e.opts.Registry, Node: e.opts.Node, DataDir: e.opts.DataDir, Archive: prod, Hub: hub, Logger: log,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("clones: %w", err)
+	}
+	if err := clones.SetPlan(e.plan); err != nil {
+		clones.Close()
+		return nil, nil, fmt.Errorf("clones: %w", err)
+	}
+	streams := &live.Streams{Hub: hub, Clones: clones, Logger: log}
+	streams.Register(e.server)
+	if e.opts.Token == "" {
+		e.log.Info("no control token: deploys and ad-hoc clones are disabled (set RECON_TOKEN or --token-file)")
+		return clones, streams, nil
+	}
+	api, err := control.New(control.Options{
+		Token: e.opts.Token, Registry: e.opts.Registry, Plan: e.plan,
+		Appliers: []control.Applier{e, control.ClonesApplier(clones)}, Clones: clones,
+		Logger: e.log.With("component", "control"),
+	})
+	if err != nil {
+		clones.Close()
+		streams.Close()
+		return nil, nil, fmt.Errorf("control API: %w", err)
+	}
+	api.Register(e.server)
+	return clones, streams, nil
+}
+
 // RulesConsumer is the journal consumer name of the rule engine.
 const RulesConsumer = "rules"
 
@@ -348,38 +401,94 @@ func (e *Engine) archiveConfig() (parquet.Config, string, error) {
 
 // addSources builds every source of the plan and schedules it.
 func (e *Engine) addSources() error {
-	for _, s := range e.plan.Sources {
-		spec, _ := e.opts.Registry.Lookup(module.KindSource, s.Module)
-		attrs, err := module.DecodeAttrs(spec, s.Attrs)
+	for _, ps := range e.plan.Sources {
+		src, err := e.buildSource(e.plan.Pipeline, ps)
 		if err != nil {
-			return fmt.Errorf("source %q (%s): %w", s.Name, s.Pos, err)
-		}
-		target := s.Target
-		if target == "" {
-			// Modules that declare their own target attribute (selfcheck).
-			target = attrs.String("target")
-		}
-		env := module.Env{
-			Pipeline: e.plan.Pipeline, Source: s.Name, Node: e.opts.Node, Target: target,
-			Period: s.Period.D(), Timeout: s.Timeout.D(), Attrs: attrs, DataDir: e.opts.DataDir,
-			Logger: e.log.With("source", s.Name, "module", s.Module),
-		}
-		src := scheduler.Source{
-			Name: s.Name, Module: s.Module, Period: env.Period, Timeout: env.Timeout,
-			Writer: e.batcher.Writer(batch.Identity{Pipeline: e.plan.Pipeline, Source: s.Name, Module: s.Module, Target: target, Node: e.opts.Node}),
-		}
-		if spec.NewListener != nil && (spec.Passive || spec.NewCheck == nil) {
-			src.Listener, err = spec.NewListener(env)
-		} else {
-			src.Check, err = spec.NewCheck(env)
-		}
-		if err != nil {
-			return fmt.Errorf("source %q (%s): %w", s.Name, s.Pos, err)
+			return err
 		}
 		if err := e.sched.Add(src); err != nil {
 			return err
 		}
 	}
+	return nil
+}
+
+// buildSource builds the check or listener of one plan source.
+func (e *Engine) buildSource(pipeline string, s plan.Source) (scheduler.Source, error) {
+	spec, ok := e.opts.Registry.Lookup(module.KindSource, s.Module)
+	if !ok || (spec.NewCheck == nil && spec.NewListener == nil) {
+		return scheduler.Source{}, fmt.Errorf("source %q (%s): module %q has no runtime in this build", s.Name, s.Pos, s.Module)
+	}
+	attrs, err := module.DecodeAttrs(spec, s.Attrs)
+	if err != nil {
+		return scheduler.Source{}, fmt.Errorf("source %q (%s): %w", s.Name, s.Pos, err)
+	}
+	target := s.Target
+	if target == "" {
+		// Modules that declare their own target attribute (selfcheck).
+		target = attrs.String("target")
+	}
+	env := module.Env{
+		Pipeline: pipeline, Source: s.Name, Node: e.opts.Node, Target: target,
+		Period: s.Period.D(), Timeout: s.Timeout.D(), Attrs: attrs, DataDir: e.opts.DataDir,
+		Logger: e.log.With("source", s.Name, "module", s.Module),
+	}
+	src := scheduler.Source{
+		Name: s.Name, Module: s.Module, Period: env.Period, Timeout: env.Timeout,
+		Writer: e.batcher.Writer(batch.Identity{Pipeline: pipeline, Source: s.Name, Module: s.Module, Target: target, Node: e.opts.Node}),
+	}
+	if spec.NewListener != nil && (spec.Passive || spec.NewCheck == nil) {
+		src.Listener, err = spec.NewListener(env)
+	} else {
+		src.Check, err = spec.NewCheck(env)
+	}
+	if err != nil {
+		return scheduler.Source{}, fmt.Errorf("source %q (%s): %w", s.Name, s.Pos, err)
+	}
+	return src, nil
+}
+
+// Apply swaps the sources of a deployed plan in while recond runs
+// (control.Applier): added sources start, removed ones stop, changed ones
+// are replaced after their running run ends; unchanged ones keep their
+// schedule. Every new source is built before anything changes, so a
+// failure changes nothing. Rules, sinks and the pipeline name change only
+// with a restart.
+func (e *Engine) Apply(_ context.Context, p *plan.Plan, c control.Change) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	switch {
+	case p.Pipeline != e.plan.Pipeline:
+		return fmt.Errorf("deploy: the pipeline name changes (%q → %q): restart recond with the new plan", e.plan.Pipeline, p.Pipeline)
+	case !c.Rules.Empty() || !c.Sinks.Empty():
+		return fmt.Errorf("deploy: rules or sinks change (rules %s; sinks %s): restart recond with the new plan", c.Rules, c.Sinks)
+	}
+	byName := map[string]plan.Source{}
+	for _, s := range p.Sources {
+		byName[s.Name] = s
+	}
+	var built []scheduler.Source
+	for _, name := range append(append([]string(nil), c.Sources.Added...), c.Sources.Changed...) {
+		ps, ok := byName[name]
+		if !ok {
+			return fmt.Errorf("deploy: source %q is not in the plan", name)
+		}
+		src, err := e.buildSource(p.Pipeline, ps)
+		if err != nil {
+			return fmt.Errorf("deploy: %w", err)
+		}
+		built = append(built, src)
+	}
+	for _, name := range c.Sources.Removed {
+		e.sched.Remove(name)
+	}
+	for _, src := range built {
+		if err := e.sched.Replace(src); err != nil {
+			return fmt.Errorf("deploy: %w", err)
+		}
+	}
+	e.plan = p
+	e.log.Info("plan deployed", "hash", p.Hash, "sources", c.Sources.String())
 	return nil
 }
 
@@ -432,8 +541,11 @@ func (e *Engine) drain(names []string) {
 }
 
 func (e *Engine) health() server.Health {
+	e.mu.Lock()
+	pipeline := e.plan.Pipeline
+	e.mu.Unlock()
 	h := server.Health{
-		Status: "ok", Pipeline: e.plan.Pipeline, Node: e.opts.Node, Version: e.opts.Version,
+		Status: "ok", Pipeline: pipeline, Node: e.opts.Node, Version: e.opts.Version,
 		Uptime: time.Since(e.start).Seconds(), Sources: len(e.sched.Names()), Accepted: e.batcher.Accepted(),
 	}
 	st := e.archiver.Stats()

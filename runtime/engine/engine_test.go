@@ -1,13 +1,17 @@
 package engine
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +20,7 @@ import (
 	"github.com/reconmon/recon/catalog"
 	"github.com/reconmon/recon/compiler"
 	"github.com/reconmon/recon/plan"
+	"github.com/reconmon/recon/runtime/control"
 	"github.com/reconmon/recon/runtime/server"
 )
 
@@ -175,5 +180,64 @@ rule big {
 	}
 	if !strings.Contains(out.String(), "WARNING") {
 		t.Errorf("alert output %q lacks the severity", out.String())
+	}
+}
+
+// A plan deployed over the control API swaps sources in while recond runs:
+// the added source starts, the removed one stops, the live stream shows the
+// new source's samples.
+func TestDeployAddsAndRemovesSources(t *testing.T) {
+	dir := t.TempDir()
+	ready := make(chan string, 1)
+	e, err := New(testPlan(), Options{
+		DataDir: dir, Node: "n1", Listen: "127.0.0.1:0", Registry: catalog.Default(), Token: "s3cret",
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Ready: func(addr string) { ready <- addr },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	addr := <-ready
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	next := testPlan()
+	next.Sources = next.Sources[:1] // "self" goes
+	next.Sources = append(next.Sources, plan.Source{Name: "gen2", Module: "generator", Period: plan.Duration(time.Second),
+		Timeout: plan.Duration(900 * time.Millisecond), Attrs: json.RawMessage(`{"rate": 10, "series": 1, "metrics": 1, "pattern": "seq"}`)})
+	body, err := next.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &control.Client{URL: "http://" + addr, Token: "s3cret"}
+	stream, err := c.Stream(ctx, url.Values{"source": {"gen2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Close()
+	if _, err := c.Deploy(ctx, body); err != nil {
+		t.Fatalf("deploy: %v", err)
+	}
+	names := e.Scheduler().Names()
+	slices.Sort(names)
+	if fmt.Sprint(names) != "[gen gen2]" {
+		t.Fatalf("sources after the deploy: %v, want [gen gen2]", names)
+	}
+	rd := bufio.NewReader(stream)
+	line, err := rd.ReadString('\n')
+	for err == nil && !strings.Contains(line, `"gen2"`) {
+		line, err = rd.ReadString('\n')
+	}
+	if err != nil {
+		t.Fatalf("live stream of the deployed source: %v", err)
+	}
+	bad := &control.Client{URL: "http://" + addr, Token: "wrong"}
+	if _, err := bad.Deploy(ctx, body); err == nil {
+		t.Fatal("a deploy with a wrong token was accepted")
 	}
 }
