@@ -80,9 +80,8 @@ type Archiver struct {
 	parts map[int32]*pending
 	// replay holds, per partition, the range a previous run was writing
 	// when it stopped; the same range is rewritten under the same names.
-	replay      map[int32]rangeIntent
-	rows        int
-	lastCompact time.Time
+	replay map[int32]rangeIntent
+	rows   int
 
 	mu     sync.Mutex
 	stats  Stats
@@ -198,8 +197,16 @@ func (a *Archiver) Run(ctx context.Context) error {
 		}
 	}
 	a.log.Info("archiver started", "dir", a.root)
+	if a.opts.Compact {
+		// Compaction runs beside the writer (the table lock keeps them
+		// apart file by file), so that merging a backlog of hours never
+		// stalls archiving.
+		cctx, cancel := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		wg.Go(func() { a.compactLoop(cctx) })
+		defer func() { cancel(); wg.Wait() }()
+	}
 	for {
-		a.maybeCompact(ctx)
 		fetchCtx, cancel := a.fetchContext(ctx)
 		m, err := a.opts.Consumer.Fetch(fetchCtx)
 		cancel()
@@ -221,18 +228,12 @@ func (a *Archiver) Run(ctx context.Context) error {
 	}
 }
 
-// fetchContext bounds a Fetch by the time the oldest pending row is due,
-// or by the next compaction check.
+// fetchContext bounds a Fetch by the time the oldest pending row is due.
 func (a *Archiver) fetchContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	var deadline time.Time
 	for _, part := range a.flushable() { // a replayed range waits for its end
 		if due := a.parts[part].since.Add(a.opts.FlushInterval); deadline.IsZero() || due.Before(deadline) {
 			deadline = due
-		}
-	}
-	if a.opts.Compact {
-		if next := a.lastCompact.Add(a.opts.CompactEvery); deadline.IsZero() || next.Before(deadline) {
-			deadline = next
 		}
 	}
 	if deadline.IsZero() {
@@ -272,7 +273,6 @@ func (a *Archiver) start() error {
 		a.replay[it.Partition] = it
 		a.log.Info("replaying the range a previous run did not commit", "partition", it.Partition, "first", it.First, "last", it.Last)
 	}
-	a.lastCompact = a.opts.Now().Add(-a.opts.CompactEvery) // check soon after start
 	return nil
 }
 
@@ -286,6 +286,9 @@ func loadIntents(root string) ([]rangeIntent, error) {
 	var out []rangeIntent
 	for _, p := range paths {
 		data, err := os.ReadFile(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // its range was just committed
+		}
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", p, err)
 		}
@@ -555,27 +558,31 @@ func (a *Archiver) releaseAll() {
 	a.notePending()
 }
 
-// maybeCompact runs automatic compaction when it is due.
-func (a *Archiver) maybeCompact(ctx context.Context) {
-	now := a.opts.Now()
-	if !a.opts.Compact || now.Sub(a.lastCompact) < a.opts.CompactEvery {
-		return
-	}
-	a.lastCompact = now
-	res, err := Compact(ctx, a.opts.Dir, CompactOptions{
-		Tables:           []Table{a.opts.Table},
-		ClosedBefore:     now.Add(-a.opts.CompactAfter),
-		TargetFileSize:   a.opts.TargetFileSize,
-		CompressionLevel: a.opts.CompactLevel,
-		RowGroupRows:     a.opts.RowGroupRows,
-		Logger:           a.opts.Logger,
-	})
-	a.mu.Lock()
-	a.stats.CompactedPartitions += int64(res.Partitions)
-	a.mu.Unlock()
-	if err != nil && ctx.Err() == nil {
-		a.noteError(err)
-		a.log.Error("compaction failed; the files stay as they are", "err", err)
+// compactLoop compacts closed hours every CompactEvery until ctx ends.
+func (a *Archiver) compactLoop(ctx context.Context) {
+	tick := time.NewTicker(a.opts.CompactEvery)
+	defer tick.Stop()
+	for {
+		res, err := Compact(ctx, a.opts.Dir, CompactOptions{
+			Tables:           []Table{a.opts.Table},
+			ClosedBefore:     a.opts.Now().Add(-a.opts.CompactAfter),
+			TargetFileSize:   a.opts.TargetFileSize,
+			CompressionLevel: a.opts.CompactLevel,
+			RowGroupRows:     a.opts.RowGroupRows,
+			Logger:           a.opts.Logger,
+		})
+		a.mu.Lock()
+		a.stats.CompactedPartitions += int64(res.Partitions)
+		a.mu.Unlock()
+		if err != nil && ctx.Err() == nil {
+			a.noteError(err)
+			a.log.Error("compaction failed; the files stay as they are", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
 	}
 }
 
