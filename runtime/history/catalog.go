@@ -81,11 +81,7 @@ func (r *reader) fileIndex(key fileKey) (idx *seriesIndex, err error) {
 			idx, err = nil, fmt.Errorf("history: read %s: corrupt parquet file: %v", path, p)
 		}
 	}()
-	pf, err := r.open(f, key.size)
-	if err != nil {
-		return nil, fmt.Errorf("history: read %s: %w", path, err)
-	}
-	cols, err := lookupColumns(pf.Schema())
+	pf, cols, err := r.open(f, key.size)
 	if err != nil {
 		return nil, fmt.Errorf("history: read %s: %w", path, err)
 	}

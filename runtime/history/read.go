@@ -1,6 +1,7 @@
 package history
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -20,10 +21,11 @@ type reader struct {
 	cache *indexCache
 	vals  []pq.Value
 	found []*seriesRun
-	spans [3][]span // key column runs of buildIndex
-	key   []byte    // the current key of keyRuns
-	ts    []int64   // timestamps of the rows readPoints reads
-	file  []byte    // a small file read whole
+	spans [3][]span     // key column runs of buildIndex
+	br    *bufio.Reader // page headers of checkChunks
+	key   []byte        // the current key of keyRuns
+	ts    []int64       // timestamps of the rows readPoints reads
+	file  []byte        // a small file read whole
 }
 
 func newReader(cache *indexCache) *reader {
@@ -71,11 +73,11 @@ func (r *reader) readFile(key fileKey, sc *scan, acc *accumulator) (err error) {
 			err = fmt.Errorf("history: read %s: corrupt parquet file: %v", path, p)
 		}
 	}()
-	pf, err := r.open(f, key.size)
+	pf, cols, err := r.open(f, key.size)
 	if err != nil {
 		return fmt.Errorf("history: read %s: %w", path, err)
 	}
-	if err := r.readParquet(pf, key, sc, acc); err != nil {
+	if err := r.readParquet(pf, cols, key, sc, acc); err != nil {
 		return fmt.Errorf("history: read %s: %w", path, err)
 	}
 	return nil
@@ -120,32 +122,47 @@ func (g *indexGroup) overlaps(sc *scan) bool {
 // rather than in many small reads as its pages are needed.
 const wholeFile = 1 << 20
 
-// open opens a Parquet file. Small files (most hour files) are read whole
-// into a buffer the reader reuses; nothing read from them outlives the
-// query of the file.
-func (r *reader) open(f *os.File, size int64) (*pq.File, error) {
+// open opens a Parquet file and checks the page headers of the columns a
+// query reads. Small files (most hour files) are read whole into a buffer
+// the reader reuses; nothing read from them outlives the query of the
+// file.
+func (r *reader) open(f *os.File, size int64) (*pq.File, columns, error) {
 	opts := []pq.FileOption{pq.SkipBloomFilters(true), pq.SkipPageIndex(true)}
+	var ra io.ReaderAt = f
 	if size > wholeFile {
-		return pq.OpenFile(f, size, append(opts, pq.ReadBufferSize(64<<10))...)
+		opts = append(opts, pq.ReadBufferSize(64<<10))
+	} else {
+		if int64(cap(r.file)) < size {
+			r.file = make([]byte, wholeFile)
+		}
+		buf := r.file[:size]
+		if _, err := f.ReadAt(buf, 0); err != nil {
+			return nil, columns{}, err
+		}
+		ra = bytes.NewReader(buf)
 	}
-	if int64(cap(r.file)) < size {
-		r.file = make([]byte, wholeFile)
+	if err := checkFooter(ra, size); err != nil {
+		return nil, columns{}, err
 	}
-	buf := r.file[:size]
-	if _, err := f.ReadAt(buf, 0); err != nil {
-		return nil, err
+	pf, err := pq.OpenFile(ra, size, opts...)
+	if err != nil {
+		return nil, columns{}, err
 	}
-	return pq.OpenFile(bytes.NewReader(buf), size, opts...)
+	cols, err := lookupColumns(pf.Schema())
+	if err != nil {
+		return nil, columns{}, err
+	}
+	if err := r.checkChunks(ra, size, pf.Metadata(), cols.leaves()); err != nil {
+		return nil, columns{}, err
+	}
+	return pf, cols, nil
 }
 
 // readParquet adds the wanted points of an open file to acc, keeping what
 // it reads in the cache.
-func (r *reader) readParquet(pf *pq.File, key fileKey, sc *scan, acc *accumulator) error {
-	cols, err := lookupColumns(pf.Schema())
-	if err != nil {
-		return err
-	}
+func (r *reader) readParquet(pf *pq.File, cols columns, key fileKey, sc *scan, acc *accumulator) error {
 	var idx *seriesIndex
+	var err error
 	read := false
 	for g, rg := range pf.RowGroups() {
 		if rg.NumRows() == 0 || !r.mayHold(rg, cols, sc) {
