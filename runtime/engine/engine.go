@@ -27,7 +27,6 @@ import (
 	"github.com/reconmon/recon/runtime/bus"
 	"github.com/reconmon/recon/runtime/control"
 	"github.com/reconmon/recon/runtime/journal"
-	"github.com/reconmon/recon/runtime/live"
 	"github.com/reconmon/recon/runtime/metrics"
 	"github.com/reconmon/recon/runtime/rules"
 	"github.com/reconmon/recon/runtime/scheduler"
@@ -165,10 +164,26 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 	bopts := o.Batch
 	bopts.Logger = e.log.With("component", "batcher")
 	bopts.OnPublish = e.metrics.Published
-	// Viewers of the live stream see exactly the accepted batches.
-	hub := live.NewHub(live.HubOptions{Logger: e.log.With("component", "live")})
-	prod := live.Tap{Next: e.journal, Hub: hub}
-	e.batcher = batch.New(prod, bopts)
+	// The live/control plane: the plan's streams (clones), live stream
+	// viewers (who see exactly the accepted batches: the plane taps the
+	// journal) and, with a token, deploys and ad-hoc clones.
+	plane, err := control.NewPlane(control.PlaneOptions{
+		Plan: e.plan, Registry: o.Registry, Node: o.Node, DataDir: o.DataDir, Samples: e.journal,
+		Token: o.Token, Sources: e, Logger: e.log.With("component", "control"),
+	})
+	if err != nil {
+		return fmt.Errorf("live/control plane: %w", err)
+	}
+	planeOpen := true
+	defer func() {
+		if planeOpen {
+			plane.Close()
+		}
+	}()
+	if o.Token == "" {
+		e.log.Info("no control token: deploys and ad-hoc clones are refused (set RECON_TOKEN or --token-file)")
+	}
+	e.batcher = batch.New(plane.Tap(e.journal), bopts)
 	e.metrics.WatchBatcher(e.batcher)
 	e.metrics.WatchJournal(e.journal.Stats)
 
@@ -195,15 +210,8 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 	}
 
 	e.server = server.New(server.Options{Addr: o.Listen, Gatherer: e.metrics.Registry, Health: e.health, Logger: e.log.With("component", "listener")})
-	clones, streams, err := e.startLive(hub, prod)
-	if err != nil {
-		cancelConsumers()
-		cwg.Wait()
-		return err
-	}
+	plane.Register(e.server)
 	if err := e.server.Start(); err != nil {
-		streams.Close()
-		clones.Close()
 		cancelConsumers()
 		cwg.Wait()
 		return err
@@ -228,7 +236,8 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 	}
 	e.log.Info("stopping: sources first")
 	stopSources()
-	clones.Close()
+	plane.Close() // clones end and publish their last runs; streams end
+	planeOpen = false
 	if serr := <-sdone; serr != nil {
 		err = errors.Join(err, serr)
 	}
@@ -247,7 +256,6 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 		err = errors.Join(err, cerr)
 	}
 	err = errors.Join(err, consumerErr)
-	streams.Close()
 	shctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if serr := e.server.Shutdown(shctx); serr != nil {
@@ -314,40 +322,6 @@ func (e *Engine) startConsumers(ctx context.Context, wg *sync.WaitGroup, errs ch
 		})
 	}
 	return names, nil
-}
-
-// startLive sets up the plan's streams (clones), the live stream routes
-// and, when recond has a token, the control API (deploys, ad-hoc clones).
-func (e *Engine) startLive(hub *live.Hub, prod bus.Producer) (*live.Clones, *live.Streams, error) {
-	log := e.log.With("component", "live")
-	clones, err := live.NewClones(live.CloneOptions{
-		Registry: e.opts.Registry, Node: e.opts.Node, DataDir: e.opts.DataDir, Archive: prod, Hub: hub, Logger: log,
-	})
-	if err != nil {
-		return nil, nil, fmt.Errorf("clones: %w", err)
-	}
-	if err := clones.SetPlan(e.plan); err != nil {
-		clones.Close()
-		return nil, nil, fmt.Errorf("clones: %w", err)
-	}
-	streams := &live.Streams{Hub: hub, Clones: clones, Logger: log}
-	streams.Register(e.server)
-	if e.opts.Token == "" {
-		e.log.Info("no control token: deploys and ad-hoc clones are disabled (set RECON_TOKEN or --token-file)")
-		return clones, streams, nil
-	}
-	api, err := control.New(control.Options{
-		Token: e.opts.Token, Registry: e.opts.Registry, Plan: e.plan,
-		Appliers: []control.Applier{e, control.ClonesApplier(clones)}, Clones: clones,
-		Logger: e.log.With("component", "control"),
-	})
-	if err != nil {
-		clones.Close()
-		streams.Close()
-		return nil, nil, fmt.Errorf("control API: %w", err)
-	}
-	api.Register(e.server)
-	return clones, streams, nil
 }
 
 // RulesConsumer is the journal consumer name of the rule engine.
