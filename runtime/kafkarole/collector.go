@@ -6,15 +6,18 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/reconmon/recon/runtime/bus"
 	"github.com/reconmon/recon/runtime/journal"
 	"github.com/reconmon/recon/runtime/kafkabus"
 )
@@ -49,14 +52,10 @@ type Collector struct {
 	opts  CollectorOptions
 	log   *slog.Logger
 	topic *kafkabus.Topic
-	fwd   *kafkabus.Forwarder
-
-	mu      sync.Mutex
-	closers []io.Closer
+	fwd   atomic.Pointer[kafkabus.Forwarder]
 }
 
-// NewCollector opens the samples topic and the forwarder's journal
-// consumer; Run forwards.
+// NewCollector opens the samples topic; Run (or Forward) forwards.
 func NewCollector(opts CollectorOptions) (*Collector, error) {
 	if opts.Journal == nil {
 		return nil, errors.New("kafka collector: no journal")
@@ -76,46 +75,47 @@ func NewCollector(opts CollectorOptions) (*Collector, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kafka collector: %w", err)
 	}
-	src, err := opts.Journal.Consumer(opts.Consumer)
-	if err != nil {
-		_ = topic.Close()
-		return nil, fmt.Errorf("kafka collector: journal consumer %s: %w", opts.Consumer, err)
-	}
-	fwd := kafkabus.NewForwarder(src, topic, log)
-	fwd.Origin = opts.Origin
-	return &Collector{opts: opts, log: log, topic: topic, fwd: fwd, closers: []io.Closer{src, topic}}, nil
+	return &Collector{opts: opts, log: log, topic: topic}, nil
 }
 
-// Run forwards until ctx ends, logging the lag while the collector is
-// behind. It closes the topic and the journal consumer when it returns.
+// Name is the journal consumer the collector forwards from.
+func (c *Collector) Name() string { return c.opts.Consumer }
+
+// Run opens the journal consumer and forwards until ctx ends; it closes
+// the consumer and the topic when it returns.
 func (c *Collector) Run(ctx context.Context) error {
-	defer c.close()
+	src, err := c.opts.Journal.Consumer(c.opts.Consumer)
+	if err != nil {
+		_ = c.topic.Close()
+		return fmt.Errorf("kafka collector: journal consumer %s: %w", c.opts.Consumer, err)
+	}
+	defer src.Close()
+	return c.Forward(ctx, src)
+}
+
+// Forward forwards from src (the journal consumer named Name, opened by
+// the caller, who closes it) until ctx ends, logging the lag while the
+// collector is behind; it closes the topic when it returns.
+func (c *Collector) Forward(ctx context.Context, src bus.Consumer) error {
+	defer func() {
+		if err := c.topic.Close(); err != nil {
+			c.log.Warn("close the samples topic", "err", err)
+		}
+	}()
+	fwd := kafkabus.NewForwarder(src, c.topic, c.log)
+	fwd.Origin = c.opts.Origin
+	c.fwd.Store(fwd)
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		c.report(rctx)
-	}()
-	err := c.fwd.Run(rctx)
+	wg.Go(func() { c.report(rctx) })
+	err := fwd.Run(rctx)
 	cancel()
 	wg.Wait()
 	if err != nil {
 		return fmt.Errorf("kafka collector: %w", err)
 	}
 	return nil
-}
-
-func (c *Collector) close() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, cl := range c.closers {
-		if err := cl.Close(); err != nil {
-			c.log.Warn("close", "err", err)
-		}
-	}
-	c.closers = nil
 }
 
 // report logs the lag every ReportEvery while there is one.
@@ -160,10 +160,12 @@ type CollectorStats struct {
 
 // Stats returns a snapshot; safe for concurrent use.
 func (c *Collector) Stats() CollectorStats {
-	f := c.fwd.Stats()
 	js := c.opts.Journal.Stats()
-	s := CollectorStats{JournalBytes: js.Bytes, Down: f.Down, Forwarded: f.Forwarded, Failures: f.Failures, LastOK: f.LastOK,
-		Rows: c.topic.Stats().PublishedRows.Load(), Bytes: c.topic.Stats().Bytes.Load()}
+	s := CollectorStats{JournalBytes: js.Bytes, Rows: c.topic.Stats().PublishedRows.Load(), Bytes: c.topic.Stats().Bytes.Load()}
+	if fwd := c.fwd.Load(); fwd != nil {
+		f := fwd.Stats()
+		s.Down, s.Forwarded, s.Failures, s.LastOK = f.Down, f.Forwarded, f.Failures, f.LastOK
+	}
 	for _, cs := range js.Consumers {
 		if cs.Name == c.opts.Consumer {
 			s.LagBatches = cs.Lag
@@ -172,41 +174,43 @@ func (c *Collector) Stats() CollectorStats {
 	return s
 }
 
-// WriteMetrics writes the collector's figures in the Prometheus text
-// format, for recond's /metrics.
-func (c *Collector) WriteMetrics(w io.Writer) error {
+var (
+	fwdLag      = prometheus.NewDesc("recond_kafka_forwarder_lag_batches", "Batches accepted into the local journal and not yet acknowledged by Kafka.", nil, nil)
+	fwdDown     = prometheus.NewDesc("recond_kafka_forwarder_down", "1 while the last attempt to publish to Kafka failed.", nil, nil)
+	fwdLastOK   = prometheus.NewDesc("recond_kafka_forwarder_last_ok_seconds", "Unix time of the last round Kafka acknowledged (0 before the first).", nil, nil)
+	fwdBatches  = prometheus.NewDesc("recond_kafka_forwarder_batches_total", "Journal batches acknowledged by Kafka.", nil, nil)
+	fwdRows     = prometheus.NewDesc("recond_kafka_forwarder_rows_total", "Sample rows acknowledged by Kafka.", nil, nil)
+	fwdBytes    = prometheus.NewDesc("recond_kafka_forwarder_bytes_total", "Message bytes acknowledged by Kafka.", nil, nil)
+	fwdFailures = prometheus.NewDesc("recond_kafka_forwarder_failures_total", "Failed attempts to publish to Kafka (retried).", nil, nil)
+)
+
+var _ prometheus.Collector = (*Collector)(nil)
+
+// Describe implements prometheus.Collector: register the collector with
+// recond's registry for /metrics.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{fwdLag, fwdDown, fwdLastOK, fwdBatches, fwdRows, fwdBytes, fwdFailures} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	s := c.Stats()
-	down := 0
+	down, lastOK := 0.0, 0.0
 	if s.Down {
 		down = 1
 	}
-	lastOK := 0.0
 	if !s.LastOK.IsZero() {
 		lastOK = float64(s.LastOK.UnixNano()) / 1e9
 	}
-	_, err := fmt.Fprintf(w, `# HELP recon_kafka_forwarder_lag_batches Batches accepted into the local journal and not yet acknowledged by Kafka.
-# TYPE recon_kafka_forwarder_lag_batches gauge
-recon_kafka_forwarder_lag_batches %d
-# HELP recon_kafka_forwarder_down 1 while the last publish to Kafka failed.
-# TYPE recon_kafka_forwarder_down gauge
-recon_kafka_forwarder_down %d
-# HELP recon_kafka_forwarder_batches_total Batches acknowledged by Kafka.
-# TYPE recon_kafka_forwarder_batches_total counter
-recon_kafka_forwarder_batches_total %d
-# HELP recon_kafka_forwarder_rows_total Sample rows acknowledged by Kafka.
-# TYPE recon_kafka_forwarder_rows_total counter
-recon_kafka_forwarder_rows_total %d
-# HELP recon_kafka_forwarder_bytes_total Message bytes acknowledged by Kafka.
-# TYPE recon_kafka_forwarder_bytes_total counter
-recon_kafka_forwarder_bytes_total %d
-# HELP recon_kafka_forwarder_failures_total Failed publish attempts.
-# TYPE recon_kafka_forwarder_failures_total counter
-recon_kafka_forwarder_failures_total %d
-# HELP recon_kafka_forwarder_last_ok_seconds Unix time of the last acknowledged publish.
-# TYPE recon_kafka_forwarder_last_ok_seconds gauge
-recon_kafka_forwarder_last_ok_seconds %g
-`, s.LagBatches, down, s.Forwarded, s.Rows, s.Bytes, s.Failures, lastOK)
-	return err
+	ch <- prometheus.MustNewConstMetric(fwdLag, prometheus.GaugeValue, float64(s.LagBatches))
+	ch <- prometheus.MustNewConstMetric(fwdDown, prometheus.GaugeValue, down)
+	ch <- prometheus.MustNewConstMetric(fwdLastOK, prometheus.GaugeValue, lastOK)
+	ch <- prometheus.MustNewConstMetric(fwdBatches, prometheus.CounterValue, float64(s.Forwarded))
+	ch <- prometheus.MustNewConstMetric(fwdRows, prometheus.CounterValue, float64(s.Rows))
+	ch <- prometheus.MustNewConstMetric(fwdBytes, prometheus.CounterValue, float64(s.Bytes))
+	ch <- prometheus.MustNewConstMetric(fwdFailures, prometheus.CounterValue, float64(s.Failures))
 }
 
 // OriginFile is the file under recond's data dir holding the journal's

@@ -5,8 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/reconmon/recon/runtime/journal"
 	"github.com/reconmon/recon/runtime/kafkabus"
@@ -40,22 +39,27 @@ func seqBatch(first, rows int) arrow.RecordBatch {
 	return b.NewRecordBatch()
 }
 
-// metric reads one value of the Prometheus text the collector writes.
+// metric reads one value of the collector's metrics, as /metrics would.
 func metric(t *testing.T, c *Collector, name string) float64 {
 	t.Helper()
-	var sb strings.Builder
-	if err := c.WriteMetrics(&sb); err != nil {
-		t.Fatal(err)
-	}
-	m := regexp.MustCompile(`(?m)^` + name + ` (\S+)$`).FindStringSubmatch(sb.String())
-	if m == nil {
-		t.Fatalf("no %s in\n%s", name, sb.String())
-	}
-	v, err := strconv.ParseFloat(m[1], 64)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(c)
+	fams, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return v
+	for _, f := range fams {
+		if f.GetName() != name {
+			continue
+		}
+		m := f.GetMetric()[0]
+		if m.GetCounter() != nil {
+			return m.GetCounter().GetValue()
+		}
+		return m.GetGauge().GetValue()
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
 }
 
 // While the broker is away the collector keeps accepting into its journal
@@ -98,7 +102,7 @@ func TestCollectorLagAcrossOutage(t *testing.T) {
 		}
 	}
 	publish(0)
-	wait("first batch forwarded", func() bool { return metric(t, c, "recon_kafka_forwarder_rows_total") == 100 })
+	wait("first batch forwarded", func() bool { return metric(t, c, "recond_kafka_forwarder_rows_total") == 100 })
 
 	if err := b.Pause(); err != nil {
 		t.Fatal(err)
@@ -106,14 +110,14 @@ func TestCollectorLagAcrossOutage(t *testing.T) {
 	for i := 1; i <= 20; i++ {
 		publish(i * 100)
 	}
-	wait("lag reported", func() bool { return metric(t, c, "recon_kafka_forwarder_lag_batches") >= 19 })
+	wait("lag reported", func() bool { return metric(t, c, "recond_kafka_forwarder_lag_batches") >= 19 })
 	if err := b.Resume(); err != nil {
 		t.Fatal(err)
 	}
 	wait("backlog drained", func() bool {
-		return metric(t, c, "recon_kafka_forwarder_lag_batches") == 0 && metric(t, c, "recon_kafka_forwarder_rows_total") == 2100
+		return metric(t, c, "recond_kafka_forwarder_lag_batches") == 0 && metric(t, c, "recond_kafka_forwarder_rows_total") == 2100
 	})
-	if metric(t, c, "recon_kafka_forwarder_down") != 0 {
+	if metric(t, c, "recond_kafka_forwarder_down") != 0 {
 		t.Error("collector still reports Kafka down after the backlog drained")
 	}
 }
