@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -173,7 +174,7 @@ func archiveWeb(t *testing.T, start time.Time) string {
 			pts = append(pts,
 				historytest.Point{Source: "web", Metric: "duration", Target: "127.0.0.1", Ts: ts, Value: v},
 				historytest.Point{Source: "web", Metric: "available", Target: "127.0.0.1", Ts: ts, Value: 1},
-				historytest.Point{Source: "db", Metric: "duration", Target: "127.0.0.1", Ts: ts, Value: 3},
+				historytest.Point{Source: "db", Metric: "duration", Target: "127.0.0.1", Ts: ts, Value: 0.03 + 0.01*math.Sin(float64(h*360+i)/40)},
 			)
 		}
 		batches = append(batches, historytest.Batch(pts))
@@ -265,9 +266,30 @@ func TestPageInBrowser(t *testing.T) {
 		t.Errorf("alert table shows %q, want web_slow critical", listed)
 	}
 
-	// Let a few more live points land next to the mark, then keep a
-	// picture of the page.
-	time.Sleep(1500 * time.Millisecond)
+	// Back to history, two series overlaid: both archived hours of web and
+	// db, bucketed, with a transition the alert stream reports inside them.
+	srv.alerts.Observe(&alert.Event{
+		ID: "t2", Time: start.Add(75 * time.Minute), Rule: "db_slow", Severity: alert.Warning, Previous: alert.OK,
+		Group: map[string]string{}, Message: "avg(duration) 0.041 > 0.04",
+		Fingerprint: alert.Fingerprint("db_slow", map[string]string{}), Since: start.Add(75 * time.Minute),
+	})
+	waitState(t, ctx, 5*time.Second, "the second transition arrives", func(st pageState) bool { return st.Marks >= 2 })
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("live"))); err != nil {
+		t.Fatal(err)
+	}
+	loads := state(t, ctx).Loads
+	hash := fmt.Sprintf("#source=web&metric=duration&source=db&metric=duration&from=%d&to=%d&points=240", start.Unix(), start.Add(2*time.Hour).Unix())
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf("location.hash = %q", hash))); err != nil {
+		t.Fatal(err)
+	}
+	st = waitState(t, ctx, 10*time.Second, "two series overlaid", func(st pageState) bool {
+		return st.Loads > loads && st.Live == nil && len(st.Series) == 2 && st.MarksDrawn >= 1
+	})
+	for _, s := range st.Series {
+		if s.Raw || s.Buckets != 240 {
+			t.Errorf("%s: raw=%v with %d buckets, want 240 buckets", s.Label, s.Raw, s.Buckets)
+		}
+	}
 	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
 	if err != nil {
 		t.Fatal(err)
