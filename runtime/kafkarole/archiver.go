@@ -93,14 +93,17 @@ func (a *Archiver) Run(ctx context.Context) error {
 			a.log.Warn("joining the archivers' group failed; retrying", "err", err)
 			continue
 		}
-		a.runGeneration(ctx, gen)
+		if err := a.runGeneration(ctx, gen); err != nil {
+			return err
+		}
 	}
 }
 
 // runGeneration archives gen's partitions until the generation or ctx ends.
 // It runs inside gen.Start, so the group waits for the last flush before
-// it hands the partitions to anyone else.
-func (a *Archiver) runGeneration(ctx context.Context, gen *kafka.Generation) {
+// it hands the partitions to anyone else. It returns an error only when
+// the archive cannot be written at all (damaged state, bad settings).
+func (a *Archiver) runGeneration(ctx context.Context, gen *kafka.Generation) error {
 	parts := gen.Assignments[a.opts.Kafka.Topic]
 	log := a.log.With("generation", gen.ID)
 	ids := make([]int, len(parts))
@@ -109,6 +112,7 @@ func (a *Archiver) runGeneration(ctx context.Context, gen *kafka.Generation) {
 	}
 	log.Info("partitions assigned", "partitions", ids)
 	finished := make(chan struct{})
+	var fatal error
 	gen.Start(func(gctx context.Context) {
 		defer close(finished)
 		rctx, cancel := context.WithCancel(ctx)
@@ -117,14 +121,14 @@ func (a *Archiver) runGeneration(ctx context.Context, gen *kafka.Generation) {
 		defer stop()
 		cons, err := startGeneration(rctx, gen, a.opts.Kafka, a.opts.Archive.Dir, &a.stats, log)
 		if err != nil {
-			log.Error("cannot read the assigned partitions", "err", err)
+			fatal = fmt.Errorf("kafka archiver: %w", err)
 			return
 		}
 		defer cons.Close()
 		arch, err := parquet.NewArchiver(parquet.Options{Config: a.opts.Archive, Consumer: cons, Logger: log,
 			StopTimeout: a.opts.Membership.stopTimeout()})
 		if err != nil {
-			log.Error("cannot start the archiver", "err", err)
+			fatal = fmt.Errorf("kafka archiver: %w", err)
 			return
 		}
 		a.mu.Lock()
@@ -146,6 +150,7 @@ func (a *Archiver) runGeneration(ctx context.Context, gen *kafka.Generation) {
 	})
 	<-finished
 	log.Info("generation ended")
+	return fatal
 }
 
 // stopTimeout keeps the last flush of a generation inside the group's
