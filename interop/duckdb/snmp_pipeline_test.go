@@ -6,10 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -119,35 +116,8 @@ func (p *snmpPipeline) startTrapListener(tb testing.TB, over module.Attrs) (stri
 		}
 	})
 	addr := a.String(snmptrap.FieldListen)
-	snmpWaitBound(tb, addr)
+	snmptest.WaitUDPBound(tb, addr)
 	return addr, snmptrap.StatsOf(l)
-}
-
-// snmpWaitBound waits until a socket is bound to the loopback UDP address
-// (it shows in /proc/net/udp): a trap sent before that would be refused.
-func snmpWaitBound(tb testing.TB, addr string) {
-	tb.Helper()
-	ua, err := net.ResolveUDPAddr("udp4", addr)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	local := fmt.Sprintf("0100007F:%04X", ua.Port) // 127.0.0.1, little-endian as the kernel prints it
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		table, err := os.ReadFile("/proc/net/udp")
-		if err != nil {
-			tb.Fatal(err)
-		}
-		for line := range strings.SplitSeq(string(table), "\n") {
-			if f := strings.Fields(line); len(f) > 1 && f[1] == local {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("listener did not bind %s", addr)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // snmpHandled is how many datagrams the listener has dealt with.

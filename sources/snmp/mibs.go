@@ -30,7 +30,7 @@ func LoadMIBs(a module.Attrs) (*mib.Set, error) {
 		}
 		return nil, nil
 	}
-	set, err := mib.Load(dirs, mods)
+	set, err := mib.Cached(dirs, mods)
 	if err != nil {
 		field := FieldMIBDirs
 		if len(mods) > 0 {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/reconmon/recon/module"
 	"github.com/reconmon/recon/runtime/sample"
+	"github.com/reconmon/recon/sources/snmp/snmptest"
 )
 
 type countingWriter struct{ n atomic.Uint64 }
@@ -45,7 +46,7 @@ func BenchmarkTrapFlood(b *testing.B) {
 	for i := range msgs {
 		msgs[i] = encodedTrap(b, "public", i)
 	}
-	time.Sleep(50 * time.Millisecond) // listener bound
+	snmptest.WaitUDPBound(b, a.String(FieldListen))
 	b.ResetTimer()
 	start := time.Now()
 	for i := 0; i < b.N; i++ {

@@ -58,6 +58,7 @@ func start(t *testing.T, over module.Attrs) *harness {
 			t.Errorf("Listen returned %v after cancel, want nil", err)
 		}
 	})
+	snmptest.WaitUDPBound(t, h.addr)
 	return h
 }
 
@@ -216,7 +217,7 @@ func TestTrapMIBNames(t *testing.T) {
 	dirs := []string{"../snmp/mib/testdata/local", snmptest.MIBDir(t)}
 	h := start(t, module.Attrs{snmp.FieldMIBDirs: dirs, snmp.FieldMIBs: []string{"RECON-TEST-MIB", "IF-MIB"}})
 	snmptest.Run(t, "snmptrap", "-v", "2c", "-c", "public", h.addr, "",
-		"1.3.6.1.4.1.99999.0.1", // reconQueueFull
+		"1.3.6.1.4.1.99999.0.1",                    // reconQueueFull
 		"1.3.6.1.4.1.99999.1.1.1.2.5", "c", "1234", // reconQueueDepth.5
 		"1.3.6.1.4.1.99999.1.2.0", "i", "2", // reconQueueState.0
 		"1.3.6.1.2.1.31.1.1.1.6.3", "C", "99", // ifHCInOctets.3

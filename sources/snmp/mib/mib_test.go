@@ -160,3 +160,36 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// Sources naming the same MIBs share one set; a changed file is read again.
+func TestCached(t *testing.T) {
+	dir := t.TempDir()
+	std := snmptest.MIBDir(t)
+	src, err := os.ReadFile("testdata/local/RECON-TEST-MIB.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "RECON-TEST-MIB.txt")
+	if err := os.WriteFile(path, src, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a, err := Cached([]string{dir, std}, []string{"RECON-TEST-MIB"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Cached([]string{dir, std}, []string{"RECON-TEST-MIB"})
+	if err != nil || a != b {
+		t.Fatalf("second Cached = %p, %v; want the same set %p", b, err, a)
+	}
+	changed := strings.Replace(string(src), "reconQueueState OBJECT-TYPE", "reconQueueMode OBJECT-TYPE", 1)
+	if err := os.WriteFile(path, []byte(changed+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Cached([]string{dir, std}, []string{"RECON-TEST-MIB"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Resolve("reconQueueMode"); err != nil {
+		t.Errorf("edited MIB not reloaded: %v", err)
+	}
+}

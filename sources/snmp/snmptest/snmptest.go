@@ -139,3 +139,36 @@ func MIBDir(t testing.TB) string {
 	}
 	return mibs
 }
+
+// WaitUDPBound waits until a socket is bound to the IPv4 loopback UDP
+// address addr (it shows in /proc/net/udp): a datagram sent before that is
+// refused by the kernel and lost.
+func WaitUDPBound(t testing.TB, addr string) {
+	t.Helper()
+	ua, err := net.ResolveUDPAddr("udp4", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ip := ua.IP.To4()
+	if ip == nil {
+		t.Fatalf("WaitUDPBound(%s): want an IPv4 address", addr)
+	}
+	// The kernel prints the address as a little-endian hex word.
+	local := fmt.Sprintf("%02X%02X%02X%02X:%04X", ip[3], ip[2], ip[1], ip[0], ua.Port)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		table, err := os.ReadFile("/proc/net/udp")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for line := range strings.SplitSeq(string(table), "\n") {
+			if f := strings.Fields(line); len(f) > 1 && f[1] == local {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing bound %s within 10s", addr)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
