@@ -314,10 +314,17 @@ func (a *Archiver) add(ctx context.Context, m bus.Message) error {
 		}
 	}
 	if it, ok := a.replay[part]; ok && a.parts[part] == nil && m.Offset != it.First {
-		if m.Offset < it.First || m.Offset > it.Last {
-			a.log.Info("range of the previous run was committed", "partition", part, "first", it.First, "last", it.Last)
-		} else {
-			a.log.Warn("bus resumed inside the range of the previous run; writing it under new names", "partition", part, "offset", m.Offset, "first", it.First, "last", it.Last)
+		switch {
+		case m.Offset > it.Last:
+			a.log.Info("the range of the previous run was committed", "partition", part, "first", it.First, "last", it.Last)
+		case m.Offset < it.First:
+			// The bus went back before the range: all of it comes again.
+			a.log.Warn("bus resumed before the range of the previous run; its files are removed and the range written anew", "partition", part, "offset", m.Offset, "first", it.First, "last", it.Last)
+			if err := a.removeRange(it); err != nil {
+				a.log.Error("remove the files of an uncommitted range; its rows may appear twice", "err", err)
+			}
+		default:
+			a.log.Warn("bus resumed inside the range of the previous run; its files are kept, the rest written under new names", "partition", part, "offset", m.Offset, "first", it.First, "last", it.Last)
 		}
 		delete(a.replay, part)
 		if err := removeDurable(a.root, intentName(part)); err != nil {
@@ -356,6 +363,26 @@ func (a *Archiver) add(ctx context.Context, m bus.Message) error {
 		return a.flush(ctx, a.flushable())
 	}
 	return a.flushDue(ctx)
+}
+
+// removeRange removes the files of an uncommitted range, in every hour.
+func (a *Archiver) removeRange(it rangeIntent) error {
+	lock, err := lockDir(a.root)
+	if err != nil {
+		return err
+	}
+	defer lock.unlock()
+	name := rangeFileName(it.Partition, it.First, it.Last)
+	return filepath.WalkDir(a.root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || d.Name() != name {
+			return err
+		}
+		return removeDurable(filepath.Dir(path), name)
+	})
+}
+
+func rangeFileName(partition int32, first, last int64) string {
+	return fmt.Sprintf("p%d-%d-%d.parquet", partition, first, last)
 }
 
 func (a *Archiver) schemaMatches(s *arrow.Schema) bool {
@@ -461,7 +488,7 @@ func (a *Archiver) writeRange(ctx context.Context, part int32, p *pending) error
 	}
 	a.step("intent")
 	var files, bytes int64
-	name := fmt.Sprintf("p%d-%d-%d.parquet", part, p.first, p.last)
+	name := rangeFileName(part, p.first, p.last)
 	for _, g := range a.enc.plan(p.batches) {
 		dir := filepath.Join(a.root, partitionDir(g.hour))
 		if err := mkdirDurable(dir); err != nil {

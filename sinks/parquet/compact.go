@@ -229,7 +229,7 @@ func compactInputs(root, pdir string) ([]string, error) {
 	}
 	busy := map[string]bool{}
 	for _, it := range intents {
-		busy[fmt.Sprintf("p%d-%d-%d.parquet", it.Partition, it.First, it.Last)] = true
+		busy[rangeFileName(it.Partition, it.First, it.Last)] = true
 	}
 	entries, err := os.ReadDir(pdir)
 	if err != nil {
