@@ -64,6 +64,22 @@ func TestSeriesAPI(t *testing.T) {
 		t.Fatalf("one hour at 10 s with RFC 3339 from and Unix ns to: %+v", res.Series)
 	}
 
+	// Archived alert transitions: the one transition, not its repeat.
+	code, body, _ = get(t, base+"/api/v1/alerts/history?"+url.Values{"from": {start.Format(time.RFC3339)}, "to": {start.Add(2 * time.Hour).Format(time.RFC3339)}}.Encode())
+	var tr struct{ Transitions []history.Transition }
+	if code != http.StatusOK || json.Unmarshal([]byte(body), &tr) != nil || len(tr.Transitions) != 1 ||
+		tr.Transitions[0].Rule != "web_down" || tr.Transitions[0].Severity != "critical" || tr.Transitions[0].Previous != "ok" ||
+		tr.Transitions[0].Time != start.Add(40*time.Minute).UnixNano() {
+		t.Fatalf("alert history: %d %s", code, body)
+	}
+	code, body, _ = get(t, base+"/api/v1/alerts/history?"+url.Values{"from": {start.Add(time.Hour).Format(time.RFC3339)}, "to": {start.Add(2 * time.Hour).Format(time.RFC3339)}}.Encode())
+	if code != http.StatusOK || !strings.Contains(body, `"transitions":[]`) {
+		t.Fatalf("alert history after the transition: %d %s", code, body)
+	}
+	if code, _, _ := get(t, base+"/api/v1/alerts/history?from=5&to=2"); code != http.StatusBadRequest {
+		t.Errorf("alert history with from after to: %d, want 400", code)
+	}
+
 	for _, bad := range []string{
 		"metric=duration&from=1&to=2",
 		"source=web&metric=duration&to=2",

@@ -130,9 +130,10 @@ type pageState struct {
 		BucketNS int64  `json:"bucketNS"`
 		Live     int    `json:"live"`
 	} `json:"series"`
-	Marks      int    `json:"marks"`
-	MarksDrawn int    `json:"marksDrawn"`
-	Error      string `json:"error"`
+	Marks         int    `json:"marks"`
+	ArchivedMarks int    `json:"archivedMarks"`
+	MarksDrawn    int    `json:"marksDrawn"`
+	Error         string `json:"error"`
 }
 
 func state(t *testing.T, ctx context.Context) pageState {
@@ -182,6 +183,16 @@ func archiveWeb(t *testing.T, start time.Time) string {
 	if err := historytest.Write(dir, batches); err != nil {
 		t.Fatal(err)
 	}
+	// An archived transition 40 minutes in, and a repeated notification
+	// (no transition) after it.
+	at := start.Add(40 * time.Minute)
+	fp := alert.Fingerprint("web_down", nil)
+	if err := historytest.WriteAlerts(dir, []alert.Event{
+		{ID: "a1", Time: at, Rule: "web_down", Severity: alert.Critical, Previous: alert.OK, Group: map[string]string{}, Message: "available 0", Fingerprint: fp, Since: at, Value: math.NaN()},
+		{ID: "a2", Time: at.Add(time.Minute), Rule: "web_down", Severity: alert.Critical, Previous: alert.Critical, Repeat: true, Group: map[string]string{}, Message: "available 0", Fingerprint: fp, Since: at, Value: math.NaN()},
+	}); err != nil {
+		t.Fatal(err)
+	}
 	return dir
 }
 
@@ -203,9 +214,14 @@ func TestPageInBrowser(t *testing.T) {
 	// One hour of 10 s samples, drawn at up to 1000 points: the 360 raw
 	// points exactly.
 	open(start.Add(30*time.Minute), start.Add(90*time.Minute), 1000)
-	st := waitState(t, ctx, 10*time.Second, "the archived series is drawn", func(st pageState) bool { return st.Loads > 0 || st.Error != "" })
+	st := waitState(t, ctx, 10*time.Second, "the archived series and transition are drawn", func(st pageState) bool {
+		return (st.Loads > 0 && st.MarksDrawn > 0) || st.Error != ""
+	})
 	if st.Error != "" || len(st.Series) != 1 || !st.Series[0].Raw || st.Series[0].Points != 360 {
 		t.Fatalf("one hour at 10 s: page shows %+v, want one raw series of 360 points", st)
+	}
+	if st.ArchivedMarks != 1 || st.MarksDrawn != 1 {
+		t.Errorf("the archived web_down transition: %d archived, %d drawn; want 1 (the repeat is no transition)", st.ArchivedMarks, st.MarksDrawn)
 	}
 
 	// Both hours at 120 points: min/max/avg buckets, one per 60 s, all

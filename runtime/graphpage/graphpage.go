@@ -5,6 +5,7 @@
 //	GET /assets/…             its scripts and stylesheets (uPlot included)
 //	GET /api/v1/series        one metric's series over a time range
 //	GET /api/v1/catalog       sources and the metrics archived for each
+//	GET /api/v1/alerts/history  alert transitions archived over a time range
 //
 // The page also calls the live endpoints that recond serves next to these
 // (runtime/live and runtime/control): POST /api/v1/clones, GET
@@ -74,6 +75,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	})
 	mux.HandleFunc("GET /api/v1/series", h.series)
 	mux.HandleFunc("GET /api/v1/catalog", h.catalog)
+	mux.HandleFunc("GET /api/v1/alerts/history", h.transitions)
 }
 
 // ServeHTTP serves the page's routes alone.
@@ -177,4 +179,38 @@ func (h *Handler) catalog(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	reply(w, http.StatusOK, catalogReply{Sources: cat})
+}
+
+type transitionsReply struct {
+	Transitions []history.Transition `json:"transitions"`
+	// Truncated says that the range held more than history.MaxTransitions.
+	Truncated bool `json:"truncated,omitempty"`
+}
+
+// transitions answers GET /api/v1/alerts/history?from=&to=.
+func (h *Handler) transitions(w http.ResponseWriter, r *http.Request) {
+	v := r.URL.Query()
+	from, err := parseTime("from", v.Get("from"))
+	if err != nil {
+		reply(w, http.StatusBadRequest, apiError{Error: err.Error()})
+		return
+	}
+	to, err := parseTime("to", v.Get("to"))
+	if err != nil {
+		reply(w, http.StatusBadRequest, apiError{Error: err.Error()})
+		return
+	}
+	if !from.Before(to) {
+		reply(w, http.StatusBadRequest, apiError{Error: "from must be before to"})
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
+	defer cancel()
+	out, truncated, err := h.archive.Transitions(ctx, from, to)
+	if err != nil {
+		h.log.Error("graphpage: alert history failed", "err", err)
+		reply(w, http.StatusInternalServerError, apiError{Error: err.Error()})
+		return
+	}
+	reply(w, http.StatusOK, transitionsReply{Transitions: out, Truncated: truncated})
 }

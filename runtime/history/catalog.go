@@ -19,7 +19,7 @@ type CatalogEntry struct {
 // (Options.CatalogHours of them), for a series picker. It reads each file's
 // series index, which queries share.
 func (a *Archive) Catalog(ctx context.Context) ([]CatalogEntry, error) {
-	parts, err := a.partitions(func(int64) bool { return true })
+	parts, err := a.partitions("samples", func(int64) bool { return true })
 	if err != nil {
 		return nil, err
 	}

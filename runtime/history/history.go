@@ -248,7 +248,7 @@ const hourNS = int64(time.Hour)
 // filesInRange lists the Parquet files of the hour partitions that overlap
 // [from, to), in partition order, and the number of partitions listed.
 func (a *Archive) filesInRange(from, to int64) ([]fileKey, int, error) {
-	parts, err := a.partitions(func(hour int64) bool {
+	parts, err := a.partitions("samples", func(hour int64) bool {
 		return hour+hourNS > from && hour < to
 	})
 	if err != nil {
@@ -271,11 +271,11 @@ type partition struct {
 	hour int64 // Unix nanoseconds of the hour's start
 }
 
-// partitions lists the hour partitions of the samples table that keep
-// accepts, oldest first. Directories that are not hive partitions are
-// ignored; a missing samples directory is an empty archive.
-func (a *Archive) partitions(keep func(hour int64) bool) ([]partition, error) {
-	root := filepath.Join(a.dir, "samples")
+// partitions lists the hour partitions of table (samples, alerts) that
+// keep accepts, oldest first. Directories that are not hive partitions are
+// ignored; a missing table directory is an empty table.
+func (a *Archive) partitions(table string, keep func(hour int64) bool) ([]partition, error) {
+	root := filepath.Join(a.dir, table)
 	days, err := a.dirs.list(root)
 	if err != nil {
 		return nil, err

@@ -17,7 +17,8 @@
     points: 0, // 0: the chart's width in pixels
     series: [], // last answer per selection: {sel, series: [...]}
     live: null, // {clones: [{id, name, source}], es, points: Map}
-    marks: [], // {t (s), rule, severity, previous}
+    marks: [], // streamed transitions: {t (s), rule, severity, previous}
+    archivedMarks: [], // transitions archived in the range shown
     marksDrawn: 0,
     loads: 0,
     error: "",
@@ -106,12 +107,17 @@
     const from = Math.floor(state.from * NS), to = Math.ceil(state.to * NS);
     setStatus("loading…");
     try {
+      const range = new URLSearchParams({ from: String(from), to: String(to) });
+      // Archived transitions are a nicety: a failure leaves the marks out.
+      const archived = getJSON("api/v1/alerts/history?" + range).then((r) => r.transitions, () => []);
       const answers = await Promise.all(state.selected.map((sel) => {
         const q = new URLSearchParams({ source: sel.source, metric: sel.metric, from: String(from), to: String(to), points: String(points) });
         return getJSON("api/v1/series?" + q).then((res) => ({ sel, res }));
       }));
+      const transitions = await archived;
       if (seq !== fetchSeq) return; // a newer range was asked for meanwhile
       state.series = answers;
+      state.archivedMarks = transitions.map((a) => ({ t: a.t / NS, rule: a.rule, severity: a.severity, previous: a.previous }));
       state.loads++;
       state.error = "";
       const n = answers.reduce((a, x) => a + x.res.series.reduce((b, s) => b + s.count, 0), 0);
@@ -218,8 +224,12 @@
     let drawn = 0;
     ctx.save();
     ctx.font = Math.round(11 * devicePixelRatio) + "px sans-serif";
-    for (const m of state.marks) {
+    const seen = new Set();
+    for (const m of state.archivedMarks.concat(state.marks)) {
       if (m.t < state.from || m.t > state.to) continue;
+      const key = m.rule + "|" + m.severity + "|" + Math.round(m.t * 1000);
+      if (seen.has(key)) continue; // streamed and archived both
+      seen.add(key);
       const x = Math.round(u.valToPos(m.t, "x", true));
       ctx.strokeStyle = ctx.fillStyle = MARK_COLORS[m.severity] || "#555";
       ctx.lineWidth = 2 * devicePixelRatio;
@@ -398,6 +408,7 @@
       live: state.live ? state.live.clones.map((c) => c.name) : null,
       series: state.info || [],
       marks: state.marks.length,
+      archivedMarks: state.archivedMarks.length,
       marksDrawn: state.marksDrawn,
       error: state.error,
     }),

@@ -16,6 +16,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/reconmon/recon/runtime/alert"
 	"github.com/reconmon/recon/runtime/bus"
 	"github.com/reconmon/recon/runtime/sample"
 	"github.com/reconmon/recon/sinks/parquet"
@@ -94,6 +95,12 @@ func (w *Writer) Write(batches []arrow.RecordBatch) error {
 	if err != nil {
 		return fmt.Errorf("historytest: %w", err)
 	}
+	return run(a, cons, w.next-1)
+}
+
+// run runs the archiver until it added every batch of cons, stops it (which
+// writes them out) and checks that it committed up to last.
+func run(a *parquet.Archiver, cons *sliceConsumer, last int64) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
@@ -108,8 +115,8 @@ func (w *Writer) Write(batches []arrow.RecordBatch) error {
 	if err := <-done; err != nil {
 		return fmt.Errorf("historytest: archiver: %w", err)
 	}
-	if got, want := cons.committed(), w.next-1; got != want {
-		return fmt.Errorf("historytest: archiver committed offset %d, want %d", got, want)
+	if got := cons.committed(); got != last {
+		return fmt.Errorf("historytest: archiver committed offset %d, want %d", got, last)
 	}
 	return nil
 }
@@ -158,3 +165,23 @@ func (c *sliceConsumer) committed() int64 {
 }
 
 func (c *sliceConsumer) Close() error { return nil }
+
+// WriteAlerts archives alert events into the alerts table of the archive
+// at dir with the real archiver.
+func WriteAlerts(dir string, events []alert.Event) error {
+	rec := alert.Record(memory.DefaultAllocator, events)
+	cons := &sliceConsumer{recs: []arrow.RecordBatch{rec}, done: make(chan struct{})}
+	cfg := parquet.DefaultConfig(dir)
+	cfg.Compact = false
+	cfg.FlushInterval = time.Hour
+	a, err := parquet.NewArchiver(parquet.Options{
+		Config:   cfg,
+		Table:    parquet.AlertsTable,
+		Consumer: cons,
+		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		return fmt.Errorf("historytest: %w", err)
+	}
+	return run(a, cons, 0)
+}
