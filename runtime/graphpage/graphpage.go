@@ -64,18 +64,24 @@ func New(opts Options) (*Handler, error) {
 	return h, nil
 }
 
+// Router is where Register adds routes: an *http.ServeMux, or recond's
+// server (runtime/server).
+type Router interface {
+	Handle(pattern string, h http.Handler)
+}
+
 // Register adds the page's routes to mux.
-func (h *Handler) Register(mux *http.ServeMux) {
+func (h *Handler) Register(mux Router) {
 	// The embedded tree is rooted above assets/, so request paths map
 	// onto it as they are.
 	mux.Handle("GET /assets/", cacheable(http.FileServerFS(assets)))
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("GET /{$}", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-cache")
 		http.ServeFileFS(w, r, assets, "assets/index.html")
-	})
-	mux.HandleFunc("GET /api/v1/series", h.series)
-	mux.HandleFunc("GET /api/v1/catalog", h.catalog)
-	mux.HandleFunc("GET /api/v1/alerts/history", h.transitions)
+	}))
+	mux.Handle("GET /api/v1/series", http.HandlerFunc(h.series))
+	mux.Handle("GET /api/v1/catalog", http.HandlerFunc(h.catalog))
+	mux.Handle("GET /api/v1/alerts/history", http.HandlerFunc(h.transitions))
 }
 
 // ServeHTTP serves the page's routes alone.
