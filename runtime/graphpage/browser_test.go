@@ -162,10 +162,17 @@ func waitState(t *testing.T, ctx context.Context, within time.Duration, what str
 }
 
 // archiveWeb archives web/duration@127.0.0.1 every 10 s for two hours
-// from start, with a neighbour series in the same files.
+// from start, with neighbour series in the same files, and an alert
+// transition, into a new archive directory.
 func archiveWeb(t *testing.T, start time.Time) string {
 	t.Helper()
 	dir := t.TempDir()
+	archiveWebAt(t, dir, start)
+	return dir
+}
+
+func archiveWebAt(t *testing.T, dir string, start time.Time) {
+	t.Helper()
 	var batches []arrow.RecordBatch
 	for h := range 2 {
 		var pts []historytest.Point
@@ -193,7 +200,6 @@ func archiveWeb(t *testing.T, start time.Time) string {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	return dir
 }
 
 func TestPageInBrowser(t *testing.T) {
