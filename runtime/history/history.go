@@ -28,6 +28,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -177,26 +178,37 @@ func (a *Archive) Series(ctx context.Context, q Query) (*Result, error) {
 		return nil, fmt.Errorf("history query: %w", err)
 	}
 	from, to := q.From.UnixNano(), q.To.UnixNano()
-	files, parts, err := a.filesInRange(from, to)
-	if err != nil {
-		return nil, err
+	// A file that compaction replaced between the listing and the read
+	// would leave its rows out: the query then runs once more, over a
+	// fresh listing that holds the merged file instead.
+	for attempt := 1; ; attempt++ {
+		files, parts, err := a.filesInRange(from, to)
+		if err != nil {
+			return nil, err
+		}
+		sc := &scan{q: q, from: from, to: to, n: q.Points}
+		vanished, err := a.run(ctx, files, sc)
+		if err != nil {
+			return nil, err
+		}
+		if vanished && attempt == 1 {
+			continue
+		}
+		res := sc.result()
+		res.Scan.Partitions = parts
+		return res, nil
 	}
-	sc := &scan{q: q, from: from, to: to, n: q.Points}
-	if err := a.run(ctx, files, sc); err != nil {
-		return nil, err
-	}
-	res := sc.result()
-	res.Scan.Partitions = parts
-	return res, nil
 }
 
 // run reads files with a bounded number of workers, each with its own
-// accumulator, and merges the accumulators into sc.
-func (a *Archive) run(ctx context.Context, files []fileKey, sc *scan) error {
+// accumulator, and merges the accumulators into sc. vanished says that a
+// listed file was gone when read.
+func (a *Archive) run(ctx context.Context, files []fileKey, sc *scan) (vanished bool, err error) {
 	workers := min(a.workers, max(1, len(files)))
 	next := make(chan fileKey)
 	accs := make([]*accumulator, workers)
 	errs := make([]error, workers)
+	var gone atomic.Bool
 	var wg sync.WaitGroup
 	for w := range workers {
 		accs[w] = sc.newAccumulator()
@@ -208,9 +220,8 @@ func (a *Archive) run(ctx context.Context, files []fileKey, sc *scan) error {
 				}
 				if err := r.readFile(file, sc, accs[w]); err != nil {
 					if errors.Is(err, os.ErrNotExist) {
-						// Compaction swapped the file for a merged one
-						// between listing and reading.
-						a.log.Warn("history: archive file vanished during a query (compacted)", "path", file.path)
+						a.log.Info("history: archive file replaced during a query (compaction)", "path", file.path)
+						gone.Store(true)
 						continue
 					}
 					errs[w] = err
@@ -231,15 +242,15 @@ feed:
 	close(next)
 	wg.Wait()
 	if ctxErr != nil {
-		return fmt.Errorf("history query: %w", ctxErr)
+		return false, fmt.Errorf("history query: %w", ctxErr)
 	}
 	if err := errors.Join(errs...); err != nil {
-		return err
+		return false, err
 	}
 	for _, acc := range accs {
 		sc.merge(acc)
 	}
-	return nil
+	return gone.Load(), nil
 }
 
 // hourNS is one hour in nanoseconds.

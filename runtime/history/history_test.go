@@ -2,9 +2,12 @@ package history_test
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -14,6 +17,7 @@ import (
 
 	"github.com/reconmon/recon/runtime/history"
 	"github.com/reconmon/recon/runtime/history/historytest"
+	"github.com/reconmon/recon/sinks/parquet"
 )
 
 var t0 = time.Date(2026, 3, 1, 22, 0, 0, 0, time.UTC)
@@ -239,5 +243,42 @@ func TestBadQueriesAndFiles(t *testing.T) {
 	res, err := empty.Series(ctx, history.Query{Source: "web", Metric: "duration", From: t0, To: t0.Add(time.Hour), Points: 10})
 	if err != nil || len(res.Series) != 0 {
 		t.Fatalf("empty archive: %v, %+v", err, res)
+	}
+}
+
+// TestCompactionKeepsAnswers queries, compacts the archive (every file is
+// replaced by a newly written one), and queries again: the caches keyed by
+// file must not serve the replaced files, and the answer must not change.
+func TestCompactionKeepsAnswers(t *testing.T) {
+	dir, _ := fixture(t)
+	a := open(t, dir)
+	ctx := context.Background()
+	queries := []history.Query{
+		{Source: "web", Metric: "duration", From: t0, To: t0.Add(6 * time.Hour), Points: 5000},
+		{Source: "web", Metric: "duration", Target: "a", From: t0, To: t0.Add(6 * time.Hour), Points: 100},
+	}
+	var before []*history.Result
+	for _, q := range queries {
+		res, err := a.Series(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before = append(before, res)
+	}
+	res, err := parquet.Compact(ctx, dir, parquet.CompactOptions{ClosedBefore: t0.Add(7 * time.Hour), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.FilesIn == 0 {
+		t.Fatal("compaction replaced no file")
+	}
+	for i, q := range queries {
+		after, err := a.Series(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(before[i].Series, after.Series) {
+			t.Errorf("query %d: the answer changed across compaction", i)
+		}
 	}
 }
