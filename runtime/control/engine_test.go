@@ -1,6 +1,7 @@
 package control_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,13 +11,16 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	pq "github.com/parquet-go/parquet-go"
 
 	"github.com/reconmon/recon/catalog"
+	"github.com/reconmon/recon/compiler"
 	"github.com/reconmon/recon/plan"
+	"github.com/reconmon/recon/runtime/alert"
 	"github.com/reconmon/recon/runtime/control"
 	"github.com/reconmon/recon/runtime/engine"
 	"github.com/reconmon/recon/runtime/live"
@@ -242,5 +246,107 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// syncBuffer is an io.Writer safe for the notifier goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+const rulePlan = `pipeline "r"
+
+source demo generator {
+  target  = "x"
+  period  = 1s
+  timeout = 900ms
+  rate    = 10
+}
+%s
+sink console stdout { format = "json" }
+sink archive parquet { flush_interval = 300ms }
+
+rule held {
+  from    = demo where metric == "seq"
+  window  = tumbling(1s)
+  warning when max(value) >= 0 for 6s
+  notify  = [console]
+}
+`
+
+func compilePlan(t *testing.T, dir, src string) *plan.Plan {
+	t.Helper()
+	file := filepath.Join(dir, "r.recon")
+	if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, ds := compiler.Compile(file, compiler.Options{})
+	if ds.HasErrors() {
+		t.Fatalf("compile: %v", ds)
+	}
+	return p
+}
+
+// A deploy that leaves a rule unchanged keeps its state: the rule's
+// pending `for` timer, started before the deploy, fires on time instead of
+// starting over.
+func TestEngineDeployKeepsPendingRule(t *testing.T) {
+	dir := t.TempDir()
+	p1 := compilePlan(t, dir, fmt.Sprintf(rulePlan, ""))
+	out := &syncBuffer{}
+	ready := make(chan string, 1)
+	e, err := engine.New(p1, engine.Options{DataDir: filepath.Join(dir, "data"), Node: "n1", Listen: "127.0.0.1:0", Registry: catalog.Default(),
+		Logger: quiet(), Token: token, AlertOutput: out, Ready: func(a string) { ready <- a }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	url := "http://" + <-ready
+	time.Sleep(3 * time.Second) // the rule is pending by now
+	p2 := compilePlan(t, dir, fmt.Sprintf(rulePlan, "\nsource other generator {\n  target = \"y\"\n  period = 1s\n  rate = 10\n}\n"))
+	body, err := p2.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := (&control.Client{URL: url, Token: token}).Deploy(context.Background(), body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deployed := time.Now()
+	if got := res.Change.Rules.String(); got != "(1 unchanged)" {
+		t.Fatalf("rules change %q, want the rule unchanged", got)
+	}
+	var ev alert.Event
+	waitFor(t, "the rule to fire", func() bool {
+		line, _, _ := strings.Cut(out.String(), "\n")
+		return line != "" && json.Unmarshal([]byte(line), &ev) == nil
+	})
+	if ev.Rule != "held" || ev.Severity != alert.Warning {
+		t.Fatalf("alert %+v, want held warning", ev)
+	}
+	t.Logf("deployed %v, fired %v (since %v)", deployed, ev.Time, ev.Since)
+	if restart := deployed.Add(6 * time.Second); !ev.Time.Before(restart) {
+		t.Errorf("the rule fired at %v (event time), not before %v: its 6s pending timer started over at the deploy", ev.Time, restart)
 	}
 }
