@@ -122,7 +122,7 @@ func New(opts Options) (*API, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &API{opts: opts, log: opts.Logger.With("component", "control"), cur: opts.Plan}, nil
+	return &API{opts: opts, log: opts.Logger, cur: opts.Plan}, nil
 }
 
 // Register adds the control routes.

@@ -35,7 +35,7 @@ func NewAlertHub(opts HubOptions) *AlertHub {
 		opts.Logger = slog.Default()
 	}
 	return &AlertHub{
-		log:    opts.Logger.With("component", "live"),
+		log:    opts.Logger,
 		f:      newFanout[[]byte, map[string]struct{}](opts.Queue, nil),
 		states: map[string]alert.Event{},
 	}

@@ -154,7 +154,7 @@ func NewClones(opts CloneOptions) (*Clones, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Clones{
-		opts: opts, log: opts.Logger.With("component", "clones"),
+		opts: opts, log: opts.Logger,
 		ctx: ctx, cancel: cancel,
 		sources: map[string]plan.Source{}, byID: map[string]*clone{},
 	}, nil

@@ -51,7 +51,7 @@ func NewHub(opts HubOptions) *Hub {
 		opts.Logger = slog.Default()
 	}
 	return &Hub{
-		log: opts.Logger.With("component", "live"),
+		log: opts.Logger,
 		f:   newFanout[arrow.RecordBatch, *sampleFilter](opts.Queue, func(r arrow.RecordBatch) { r.Release() }),
 	}
 }

@@ -117,7 +117,7 @@ func New(opts Options) (*Control, error) {
 	if err != nil {
 		return nil, fmt.Errorf("control topic: %w", err)
 	}
-	log := opts.Logger.With("component", "livekafka", "topic", opts.Kafka.Topic)
+	log := opts.Logger.With("topic", opts.Kafka.Topic)
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers: opts.Kafka.Brokers, Topic: opts.Kafka.Topic, GroupID: "recon-control-" + opts.Node,
 		Dialer: dialer, StartOffset: kafka.FirstOffset, MaxWait: 250 * time.Millisecond,
@@ -225,7 +225,7 @@ func NewFollower(opts FollowerOptions) (*Follower, error) {
 	if err != nil {
 		return nil, err
 	}
-	log := opts.Logger.With("component", "livekafka", "topic", opts.Kafka.Topic)
+	log := opts.Logger.With("topic", opts.Kafka.Topic)
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers: opts.Kafka.Brokers, Topic: opts.Kafka.Topic, GroupID: "recon-live-" + opts.Node,
 		Dialer: dialer, StartOffset: kafka.LastOffset, MinBytes: 1, MaxBytes: 64 << 20,
