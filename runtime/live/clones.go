@@ -99,8 +99,9 @@ type Info struct {
 
 type clone struct {
 	info Info
-	// def identifies a declared stream's definition (stream + source), to
-	// keep it running across a deploy that does not change it.
+	// def identifies what the clone runs (a declared stream: stream +
+	// source; others: the source), to keep it running across a deploy that
+	// does not change it.
 	def string
 	// adhoc clones end when their last viewer leaves; remote-requested
 	// ones (run for another node) only at their ttl or a stop message.
@@ -181,6 +182,9 @@ func (c *Clones) SetPlan(p *plan.Plan) error {
 	}
 	for id, cl := range c.byID {
 		if !cl.info.Declared {
+			if src, ok := sources[cl.info.Source]; !cl.info.Remote && (!ok || sourceDef(src) != cl.def) {
+				c.endLocked(cl, "its source was removed or changed by a new plan")
+			}
 			continue
 		}
 		st, ok := want[id]
@@ -212,6 +216,13 @@ func (c *Clones) SetPlan(p *plan.Plan) error {
 	return errors.Join(errs...)
 }
 
+// sourceDef identifies a source's definition, without its position.
+func sourceDef(src plan.Source) string {
+	src.Pos = ""
+	b, _ := json.Marshal(src)
+	return string(b)
+}
+
 func (c *Clones) streamDef(st plan.Stream) string {
 	st.Pos = ""
 	src := c.sources[st.Clone]
@@ -237,7 +248,7 @@ func (c *Clones) Start(ctx context.Context, req Request) (Info, error) {
 	}
 	src, local := c.sources[req.Source]
 	if local {
-		info, err = c.startLocked(info, src, "", true)
+		info, err = c.startLocked(info, src, sourceDef(src), true)
 		c.mu.Unlock()
 		return info, err
 	}
@@ -300,7 +311,7 @@ func (c *Clones) RunFor(info Info) (bool, error) {
 			info.Period.D(), c.opts.MinPeriod, info.TTL.D(), c.opts.MaxTTL)
 	}
 	info.Remote, info.Declared = false, false
-	_, err := c.startLocked(info, src, "", false)
+	_, err := c.startLocked(info, src, sourceDef(src), false)
 	return true, err
 }
 

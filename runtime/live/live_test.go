@@ -314,3 +314,35 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 var _ bus.Producer = live.Tap{}
+
+// A new plan that changes or removes the source of an ad-hoc clone ends
+// the clone (its viewers are told); an unchanged source keeps its clone.
+func TestAdHocCloneEndsWithItsSource(t *testing.T) {
+	port := livetest.TCPTarget(t)
+	db := livetest.TCPSource("db", port, time.Minute)
+	n := start(t, livetest.Plan(t, []plan.Source{livetest.TCPSource("web", port, time.Minute), db}, nil, nil), live.CloneOptions{}, 0)
+	var infos []live.Info
+	for _, src := range []string{"web", "db"} {
+		info, err := n.clones.Start(context.Background(), live.Request{Source: src, Period: plan.Duration(time.Second)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		infos = append(infos, info)
+	}
+	s := livetest.Open(t, n.url+"/api/v1/stream?clone="+infos[0].ID, false)
+	waitSample(t, s)
+	db.Pos = "moved:1:1" // not a change
+	if err := n.clones.SetPlan(livetest.Plan(t, []plan.Source{livetest.TCPSource("web", port, 30*time.Second), db}, nil, nil)); err != nil {
+		t.Fatal(err)
+	}
+	var last livetest.Message
+	for m := range s.C {
+		last = m
+	}
+	if last.Event != live.EventEnd {
+		t.Errorf("viewer of the clone of the changed source got %+v last, want the end", last)
+	}
+	if l := n.clones.List(); len(l) != 1 || l[0].ID != infos[1].ID {
+		t.Errorf("clones %+v, want only the clone of the unchanged db", l)
+	}
+}
