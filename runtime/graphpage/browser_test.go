@@ -171,7 +171,7 @@ func archiveWeb(t *testing.T, start time.Time) string {
 	return dir
 }
 
-func archiveWebAt(t *testing.T, dir string, start time.Time) {
+func archiveWebAt(t testing.TB, dir string, start time.Time) {
 	t.Helper()
 	var batches []arrow.RecordBatch
 	for h := range 2 {

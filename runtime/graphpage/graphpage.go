@@ -120,6 +120,10 @@ func (h *Handler) series(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	start := time.Now()
 	res, err := h.archive.Series(ctx, q)
+	if errors.Is(err, history.ErrInvalidQuery) {
+		reply(w, http.StatusBadRequest, apiError{Error: err.Error()})
+		return
+	}
 	if err != nil {
 		h.log.Error("graphpage: history query failed", "source", q.Source, "metric", q.Metric, "err", err)
 		reply(w, http.StatusInternalServerError, apiError{Error: err.Error()})
@@ -144,16 +148,7 @@ func parseQuery(r *http.Request) (history.Query, error) {
 			return q, fmt.Errorf("points: %q is not a number", p)
 		}
 	}
-	if q.Source == "" || q.Metric == "" {
-		return q, errors.New("source and metric are required")
-	}
-	if q.Points < 1 || q.Points > history.MaxPoints {
-		return q, fmt.Errorf("points must be between 1 and %d", history.MaxPoints)
-	}
-	if !q.From.Before(q.To) {
-		return q, errors.New("from must be before to")
-	}
-	return q, nil
+	return q, nil // the archive checks the query itself
 }
 
 func parseTime(name, s string) (time.Time, error) {
@@ -206,13 +201,13 @@ func (h *Handler) transitions(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusBadRequest, apiError{Error: err.Error()})
 		return
 	}
-	if !from.Before(to) {
-		reply(w, http.StatusBadRequest, apiError{Error: "from must be before to"})
-		return
-	}
 	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
 	defer cancel()
 	out, truncated, err := h.archive.Transitions(ctx, from, to)
+	if errors.Is(err, history.ErrInvalidQuery) {
+		reply(w, http.StatusBadRequest, apiError{Error: err.Error()})
+		return
+	}
 	if err != nil {
 		h.log.Error("graphpage: alert history failed", "err", err)
 		reply(w, http.StatusInternalServerError, apiError{Error: err.Error()})

@@ -32,8 +32,8 @@ const MaxTransitions = 10000
 // state changes only, not repeated notifications. At most MaxTransitions
 // are returned; truncated says whether more were left out.
 func (a *Archive) Transitions(ctx context.Context, from, to time.Time) (out []Transition, truncated bool, err error) {
-	if !from.Before(to) {
-		return nil, false, fmt.Errorf("history: transitions: from must be before to")
+	if !from.Before(to) || !fitsNS(from) || !fitsNS(to) {
+		return nil, false, fmt.Errorf("%w: transitions: from must be before to, both between the years 1678 and 2262", ErrInvalidQuery)
 	}
 	f, t := from.UnixNano(), to.UnixNano()
 	parts, err := a.partitions("alerts", func(hour int64) bool { return hour+hourNS > f && hour < t })

@@ -121,9 +121,16 @@ func (q *Query) check() error {
 		return fmt.Errorf("from (%s) must be before to (%s)", q.From.UTC().Format(time.RFC3339Nano), q.To.UTC().Format(time.RFC3339Nano))
 	case q.Points < 1 || q.Points > MaxPoints:
 		return fmt.Errorf("points must be between 1 and %d, not %d", MaxPoints, q.Points)
+	case !fitsNS(q.From) || !fitsNS(q.To):
+		return errors.New("from and to must lie between the years 1678 and 2262 (Unix nanoseconds)")
+	case q.To.Sub(q.From) == math.MaxInt64:
+		return errors.New("the range is too long (at most 292 years)")
 	}
 	return nil
 }
+
+// fitsNS reports whether t is representable as Unix nanoseconds.
+func fitsNS(t time.Time) bool { return time.Unix(0, t.UnixNano()).Equal(t) }
 
 // SeriesKey names one archived series.
 type SeriesKey struct {
@@ -172,10 +179,14 @@ type Result struct {
 	Scan   ScanStats `json:"scan"`
 }
 
+// ErrInvalidQuery is wrapped by the errors of queries that no archive can
+// answer (missing names, an empty or impossible range, bad point counts).
+var ErrInvalidQuery = errors.New("invalid history query")
+
 // Series runs q over the archive.
 func (a *Archive) Series(ctx context.Context, q Query) (*Result, error) {
 	if err := q.check(); err != nil {
-		return nil, fmt.Errorf("history query: %w", err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalidQuery, err)
 	}
 	from, to := q.From.UnixNano(), q.To.UnixNano()
 	// A file that compaction replaced between the listing and the read

@@ -282,3 +282,29 @@ func TestCompactionKeepsAnswers(t *testing.T) {
 		}
 	}
 }
+
+func TestExtremeRanges(t *testing.T) {
+	dir, all := fixture(t)
+	a := open(t, dir)
+	ctx := context.Background()
+	for _, q := range []history.Query{
+		{Source: "web", Metric: "duration", From: time.Date(1500, 1, 1, 0, 0, 0, 0, time.UTC), To: t0, Points: 10},
+		{Source: "web", Metric: "duration", From: t0, To: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), Points: 10},
+		{Source: "web", Metric: "duration", From: time.Unix(0, math.MinInt64+1), To: time.Unix(0, math.MaxInt64), Points: 10},
+	} {
+		if _, err := a.Series(ctx, q); err == nil {
+			t.Errorf("range %v – %v: no error", q.From, q.To)
+		}
+	}
+	// The widest range that is allowed, around the whole archive: every
+	// point in one bucket.
+	from, to := time.Unix(0, -1<<62+1), time.Unix(0, 1<<62-1)
+	res, err := a.Series(ctx, history.Query{Source: "web", Metric: "duration", Target: "b", From: from, To: to, Points: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wt, _ := want(all, "web", "duration", "b", from, to)
+	if len(res.Series) != 1 || res.Series[0].Raw || len(res.Series[0].T) != 1 || res.Series[0].N[0] != int64(len(wt)) || res.Series[0].T[0] != from.UnixNano() {
+		t.Fatalf("one bucket over 292 years: %+v", res.Series)
+	}
+}
