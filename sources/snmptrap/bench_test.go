@@ -3,6 +3,7 @@ package snmptrap
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"sync/atomic"
 	"testing"
@@ -28,7 +29,7 @@ func BenchmarkTrapFlood(b *testing.B) {
 		}
 	}
 	a[FieldListen] = fmt.Sprintf("127.0.0.1:%d", port)
-	ml, err := Spec.NewListener(module.Env{Source: "flood", Attrs: a})
+	ml, err := Spec.NewListener(module.Env{Source: "flood", Attrs: a, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Fatal(err)
 	}
