@@ -223,15 +223,12 @@ func sourceDef(src plan.Source) string {
 	return string(b)
 }
 
+// streamDef identifies a declared stream's definition: the stream and the
+// source it clones, without positions.
 func (c *Clones) streamDef(st plan.Stream) string {
 	st.Pos = ""
-	src := c.sources[st.Clone]
-	src.Pos = ""
-	b, _ := json.Marshal(struct {
-		S plan.Stream
-		C plan.Source
-	}{st, src})
-	return string(b)
+	b, _ := json.Marshal(st)
+	return string(b) + sourceDef(c.sources[st.Clone])
 }
 
 // Start starts an ad-hoc clone; it ends at its ttl, when its last viewer
@@ -286,7 +283,7 @@ func (c *Clones) check(req Request) (Info, error) {
 	}
 	archive := req.Archive == nil || *req.Archive
 	id := newID()
-	return Info{ID: id, Name: req.Source + "~" + id, Source: req.Source, Period: plan.Duration(period),
+	return Info{ID: id, Name: AdHocName(req.Source, id), Source: req.Source, Period: plan.Duration(period),
 		TTL: plan.Duration(ttl), Archive: archive}, nil
 }
 
@@ -314,6 +311,10 @@ func (c *Clones) RunFor(info Info) (bool, error) {
 	_, err := c.startLocked(info, src, sourceDef(src), false)
 	return true, err
 }
+
+// AdHocName is the source name of the samples of ad-hoc clone id of
+// source: "SOURCE~ID".
+func AdHocName(source, id string) string { return source + "~" + id }
 
 func newID() string {
 	var b [6]byte

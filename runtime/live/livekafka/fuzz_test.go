@@ -2,6 +2,7 @@ package livekafka
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 )
 
@@ -30,4 +31,21 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("%s decoded as %+v, re-encoded %s as %+v (%v)", b, m, again, m2, err)
 		}
 	})
+}
+
+func TestDecodeRefuses(t *testing.T) {
+	for _, tc := range []struct{ msg, want string }{
+		{`{"op":"start","clone":{"id":"ab","name":"web","source":"web","period":"1s"}}`, "is not \"web~ab\""},
+		{`{"op":"start","clone":{"id":"ab","name":"x~ab"}}`, "without a source"},
+		{`{"op":"stop","clone":{}}`, "no clone id"},
+		{`{"op":"reboot","clone":{"id":"ab"}}`, "unknown op"},
+		{`{"op":`, "control message"},
+	} {
+		if _, err := Decode([]byte(tc.msg)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Decode(%s) = %v, want an error with %q", tc.msg, err, tc.want)
+		}
+	}
+	if _, err := Decode([]byte(strings.Repeat(" ", maxMessage+1))); err == nil {
+		t.Error("an oversized message was accepted")
+	}
 }

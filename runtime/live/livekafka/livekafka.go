@@ -69,8 +69,11 @@ func Decode(b []byte) (Message, error) {
 		return m, fmt.Errorf("control message: unknown op %q", m.Op)
 	case m.Clone.ID == "":
 		return m, errors.New("control message: no clone id")
-	case m.Op == OpStart && (m.Clone.Source == "" || m.Clone.Name == ""):
-		return m, errors.New("control message: start without source or name")
+	case m.Op == OpStart && m.Clone.Source == "":
+		return m, errors.New("control message: start without a source")
+	case m.Op == OpStart && m.Clone.Name != live.AdHocName(m.Clone.Source, m.Clone.ID):
+		// A clone writes under its own name only, never as another source.
+		return m, fmt.Errorf("control message: clone name %q is not %q", m.Clone.Name, live.AdHocName(m.Clone.Source, m.Clone.ID))
 	}
 	return m, nil
 }
