@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"math"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -52,9 +53,19 @@ func TestSlowViewerDropped(t *testing.T) {
 	const queue, batches, rows = 4, 200, 200
 	n := start(t, checkPlan(t, livetest.TCPTarget(t)), live.CloneOptions{}, queue)
 
-	// The slow viewer: connected, reading nothing until the end.
+	// The slow viewer: connected, reading nothing until the end, with a
+	// small receive buffer so that the server's writes block soon whatever
+	// the kernel's defaults.
+	slow := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err == nil {
+			err = c.(*net.TCPConn).SetReadBuffer(32 << 10)
+		}
+		return c, err
+	}}}
+	defer slow.CloseIdleConnections()
 	req, _ := http.NewRequest(http.MethodGet, n.url+"/api/v1/stream?source=gen", nil)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := slow.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
