@@ -79,14 +79,6 @@ func Load(dirs, modules []string) (*Set, error) {
 	return l.build(), nil
 }
 
-// Dirs returns the directories the set was loaded from.
-func (s *Set) Dirs() []string {
-	if s == nil {
-		return nil
-	}
-	return s.dirs
-}
-
 // Modules returns the names of the loaded modules, sorted.
 func (s *Set) Modules() []string {
 	if s == nil {

@@ -21,7 +21,6 @@ type def struct {
 	kind   Kind
 	parent string   // "" when the value starts with a number
 	arcs   []uint32 // arcs below parent
-	line   int
 }
 
 // module is one parsed MIB module.
@@ -222,14 +221,14 @@ func (p *parser) macroValue() (def, error) {
 			}
 			p.pos++
 			// SNMPv2 form of a v1 trap (RFC 3584 §3.1): enterprise.0.specific.
-			return def{name: name.text, kind: KindNotification, parent: enterprise, arcs: []uint32{0, uint32(v)}, line: name.line}, nil
+			return def{name: name.text, kind: KindNotification, parent: enterprise, arcs: []uint32{0, uint32(v)}}, nil
 		}
 	}
 }
 
 // oidValue parses `{ parent arc arc(n) name(n) ... }`.
 func (p *parser) oidValue(name token, kind Kind) (def, error) {
-	d := def{name: name.text, kind: kind, line: name.line}
+	d := def{name: name.text, kind: kind}
 	if !p.peek(0).is(tokPunct, "{") {
 		return d, p.errorf("%s: want { after ::=", name.text)
 	}
