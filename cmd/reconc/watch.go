@@ -21,6 +21,7 @@ var watchCmd = &command{
 keep their own schedule), and shows one line per metric with its latest value and a
 sparkline, redrawn in place on a terminal (plain lines when the output is not a
 terminal; NDJSON with --json). Leaving (Ctrl-C, or --for elapsed) ends the clones.
+A SOURCE that names a declared stream is watched as it runs, without a clone.
 Clones are a change to recond: the token comes from --token-file or RECON_TOKEN.
 
 Examples:
@@ -46,8 +47,10 @@ func runWatch(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return exitUsage
 	}
+	// Declared streams are watched without a token; cloning needs one
+	// (recond answers 401 without it, and the error says so).
 	token, err := control.LoadToken(*tokFile)
-	if err != nil {
+	if err != nil && *tokFile != "" {
 		fmt.Fprintf(stderr, "reconc watch: %v\n", err)
 		return exitUsage
 	}

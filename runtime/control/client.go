@@ -118,6 +118,15 @@ func (c *Client) StartClone(ctx context.Context, req live.Request) (live.Info, e
 	return info, err
 }
 
+// ListClones returns the running clones (declared streams and ad hoc).
+func (c *Client) ListClones(ctx context.Context) ([]live.Info, error) {
+	var out struct {
+		Clones []live.Info `json:"clones"`
+	}
+	err := c.call(ctx, http.MethodGet, "/api/v1/clones", nil, &out)
+	return out.Clones, err
+}
+
 // StopClone ends a clone.
 func (c *Client) StopClone(ctx context.Context, id string) error {
 	return c.call(ctx, http.MethodDelete, "/api/v1/clones/"+url.PathEscape(id), nil, nil)

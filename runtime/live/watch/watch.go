@@ -50,7 +50,8 @@ type Options struct {
 	Out io.Writer
 }
 
-// Run watches until o.For elapsed, ctx ended or every clone ended.
+// Run watches until o.For elapsed, ctx ended or every clone ended. Names
+// of declared streams are watched without a new clone.
 func Run(ctx context.Context, o Options) error {
 	if len(o.Sources) == 0 {
 		return errors.New("watch: name at least one source")
@@ -79,7 +80,24 @@ func Run(ctx context.Context, o Options) error {
 			}
 		}
 	}()
+	// A declared stream (a clone the plan runs) is watched as it is; any
+	// other name is a source to clone.
+	running, err := o.Client.ListClones(ctx)
+	if err != nil {
+		return fmt.Errorf("watch: %w", err)
+	}
+	declared := map[string]bool{}
+	for _, c := range running {
+		if c.Declared {
+			declared[c.Name] = true
+		}
+	}
+	var streams []string
 	for _, src := range o.Sources {
+		if declared[src] {
+			streams = append(streams, src)
+			continue
+		}
 		info, err := o.Client.StartClone(ctx, live.Request{Source: src, Period: plan.Duration(o.Every), TTL: plan.Duration(ttl)})
 		if err != nil {
 			return fmt.Errorf("watch %s: %w", src, err)
@@ -91,7 +109,12 @@ func Run(ctx context.Context, o Options) error {
 	for i, c := range clones {
 		ids[i] = c.ID
 	}
-	q.Set("clone", strings.Join(ids, ","))
+	if len(ids) > 0 {
+		q.Set("clone", strings.Join(ids, ","))
+	}
+	if len(streams) > 0 {
+		q.Set("source", strings.Join(streams, ","))
+	}
 	if len(o.Metrics) > 0 {
 		q.Set("metric", strings.Join(o.Metrics, ","))
 	}
@@ -101,6 +124,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer body.Close()
 	v := newView(o, clones)
+	v.streams = len(streams) > 0
 	err = v.read(ctx, body)
 	if ctx.Err() != nil {
 		return nil // --for elapsed or interrupted: a normal end
@@ -129,14 +153,17 @@ type series struct {
 }
 
 type view struct {
-	o      Options
-	names  map[string]string // clone name → source watched
-	live   int               // clones not ended
-	rows   map[string]*series
-	order  []*series
-	drawn  int // lines drawn by the last redraw
-	dirty  bool
-	lastAt time.Time
+	o     Options
+	names map[string]string // clone name → source watched
+	live  int               // clones not ended
+	// streams is set when declared streams are watched too: the watch
+	// goes on after the clones ended.
+	streams bool
+	rows    map[string]*series
+	order   []*series
+	drawn   int // lines drawn by the last redraw
+	dirty   bool
+	lastAt  time.Time
 }
 
 func newView(o Options, clones []live.Info) *view {
@@ -172,7 +199,7 @@ func (v *view) read(ctx context.Context, r io.Reader) error {
 				fmt.Fprintf(v.o.Out, "clone %s ended: %s\n", m.Clone, m.Message)
 				v.drawn = 0
 			}
-			if v.live == 0 {
+			if v.live == 0 && !v.streams {
 				return nil
 			}
 			continue

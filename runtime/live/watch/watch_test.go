@@ -23,12 +23,13 @@ import (
 const token = "tok"
 
 // recond starts the live and control API of a recond running a 60s tcp
-// check "web" and a 60s tcp check "db".
+// check "web", a 60s tcp check "db" and the declared stream web_live.
 func recond(t *testing.T) (*control.Client, *live.Clones) {
 	t.Helper()
 	quiet := slog.New(slog.DiscardHandler)
 	port := livetest.TCPTarget(t)
-	p := livetest.Plan(t, []plan.Source{livetest.TCPSource("web", port, time.Minute), livetest.TCPSource("db", port, time.Minute)}, nil, nil)
+	p := livetest.Plan(t, []plan.Source{livetest.TCPSource("web", port, time.Minute), livetest.TCPSource("db", port, time.Minute)},
+		[]plan.Stream{{Name: "web_live", Clone: "web", Period: plan.Duration(time.Second), Archive: true, Pos: "w:1:1"}}, nil)
 	j, err := journal.Open(t.TempDir(), journal.Options{Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +81,7 @@ func TestWatchJSON(t *testing.T) {
 	if bySource["web"] < 2 || bySource["db"] < 2 {
 		t.Errorf("status samples per source %v, want at least 2 runs of each clone in 2.5s", bySource)
 	}
-	if l := clones.List(); len(l) != 0 {
+	if l := adHoc(clones); len(l) != 0 {
 		t.Errorf("clones still running after the watch left: %+v", l)
 	}
 }
@@ -111,7 +112,7 @@ func TestWatchUnknownSource(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `unknown source "nope"`) {
 		t.Fatalf("err = %v, want unknown source nope", err)
 	}
-	if l := clones.List(); len(l) != 0 {
+	if l := adHoc(clones); len(l) != 0 {
 		t.Errorf("the clone of web was left running: %+v", l)
 	}
 }
@@ -122,5 +123,32 @@ func TestWatchNeedsToken(t *testing.T) {
 	err := watch.Run(context.Background(), watch.Options{Client: c, Sources: []string{"web"}, For: time.Second, Out: &bytes.Buffer{}})
 	if !control.IsAPIError(err, http.StatusUnauthorized) {
 		t.Fatalf("err = %v, want 401", err)
+	}
+}
+
+func adHoc(c *live.Clones) []live.Info {
+	var out []live.Info
+	for _, in := range c.List() {
+		if !in.Declared {
+			out = append(out, in)
+		}
+	}
+	return out
+}
+
+// A declared stream is watched as it runs: no clone, no token needed.
+func TestWatchDeclaredStream(t *testing.T) {
+	c, clones := recond(t)
+	c.Token = ""
+	var out bytes.Buffer
+	if err := watch.Run(context.Background(), watch.Options{Client: c, Sources: []string{"web_live"}, Metrics: []string{"status"},
+		For: 2500 * time.Millisecond, JSON: true, Out: &out}); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(out.String(), `"source":"web_live"`); n < 2 {
+		t.Errorf("%d status samples of web_live in 2.5s, want at least 2:\n%s", n, out.String())
+	}
+	if l := clones.List(); len(l) != 1 || !l[0].Declared {
+		t.Errorf("clones %+v, want only the declared stream", l)
 	}
 }
