@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -110,6 +111,7 @@ func (a *Archiver) runGeneration(ctx context.Context, gen *kafka.Generation) err
 	for i, p := range parts {
 		ids[i] = p.ID
 	}
+	slices.Sort(ids)
 	log.Info("partitions assigned", "partitions", ids)
 	finished := make(chan struct{})
 	var fatal error

@@ -118,7 +118,11 @@ func (c *Collector) Forward(ctx context.Context, src bus.Consumer) error {
 	return nil
 }
 
-// report logs the lag every ReportEvery while there is one.
+// behindBatches is a backlog worth reporting: more than one forwarder
+// round (kafkabus.Forwarder.MaxBatches).
+const behindBatches = 1024
+
+// report logs the lag every ReportEvery while the collector is behind.
 func (c *Collector) report(ctx context.Context) {
 	t := time.NewTicker(c.opts.ReportEvery)
 	defer t.Stop()
@@ -130,8 +134,11 @@ func (c *Collector) report(ctx context.Context) {
 		case <-t.C:
 		}
 		s := c.Stats()
+		// A few batches in flight are normal; behind is a broker that
+		// does not acknowledge, or a backlog of more than one round.
+		stalled := s.LagBatches > 0 && (s.Down || time.Since(s.LastOK) > c.opts.ReportEvery)
 		switch {
-		case s.LagBatches > 0:
+		case stalled || s.LagBatches > behindBatches:
 			c.log.Warn("collector behind Kafka", "lag_batches", s.LagBatches, "kafka_down", s.Down,
 				"last_ok", s.LastOK, "journal_bytes", s.JournalBytes)
 			behind = true
