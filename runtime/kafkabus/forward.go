@@ -52,7 +52,8 @@ func NewForwarder(src bus.Consumer, dst bus.Producer, log *slog.Logger) *Forward
 	return f
 }
 
-// Run forwards until ctx is cancelled or the source is closed. Batches
+// Run forwards until ctx is cancelled or the source is closed; the round
+// in flight when ctx ends is still sent (one attempt) and committed. Batches
 // already in the journal are sent together (up to MaxBatches batches or
 // MaxRows rows per round), so a backlog drains at Kafka's pace rather than
 // one round trip per batch.
@@ -92,13 +93,16 @@ func (f *Forwarder) Run(ctx context.Context) error {
 		}
 		last := ms[len(ms)-1]
 		release()
-		if err := f.src.Commit(ctx, last); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.AttemptTimeout)
+		err = f.src.Commit(cctx, last)
+		cancel()
+		if err != nil {
 			return err
 		}
 		f.offset.Store(last.Offset)
+		if ctx.Err() != nil {
+			return nil
+		}
 	}
 }
 
@@ -106,7 +110,9 @@ func (f *Forwarder) Run(ctx context.Context) error {
 func (f *Forwarder) publish(ctx context.Context, ms []bus.Message) bool {
 	backoff := f.MinBackoff
 	for {
-		actx, cancel := context.WithTimeout(ctx, f.AttemptTimeout)
+		// A round in flight when ctx ends still gets its attempt (the
+		// journal was drained into it at shutdown); only retries stop.
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.AttemptTimeout)
 		err := f.send(actx, ms)
 		cancel()
 		if err == nil {
