@@ -1,4 +1,4 @@
-package duckdb_test
+package duckdb
 
 import (
 	"bufio"
@@ -195,20 +195,28 @@ type kafkaProc struct {
 	accepted [][2]int64 // collectors: accepted ranges
 }
 
-// kafkaStart starts a role process; it is killed when the test ends.
+// kafkaStart starts a role process (this test binary); it is killed when
+// the test ends.
 func kafkaStart(t *testing.T, name, role, planPath, data, node string) *kafkaProc {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestKafkaRoleProcess$")
+	cmd.Env = append(os.Environ(), kafkaEnvRole+"="+role, kafkaEnvPlan+"="+planPath, kafkaEnvData+"="+data, kafkaEnvNode+"="+node)
+	return kafkaStartCmd(t, name, cmd, data)
+}
+
+// kafkaStartCmd starts cmd with its stderr in data/name.log; it is killed
+// when the test ends.
+func kafkaStartCmd(t *testing.T, name string, cmd *exec.Cmd, data string) *kafkaProc {
 	t.Helper()
 	if err := os.MkdirAll(data, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	p := &kafkaProc{name: name, log: filepath.Join(data, name+".log"), done: make(chan struct{})}
+	p := &kafkaProc{name: name, log: filepath.Join(data, name+".log"), done: make(chan struct{}), cmd: cmd}
 	logf, err := os.OpenFile(p.log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer logf.Close()
-	p.cmd = exec.Command(os.Args[0], "-test.run=^TestKafkaRoleProcess$")
-	p.cmd.Env = append(os.Environ(), kafkaEnvRole+"="+role, kafkaEnvPlan+"="+planPath, kafkaEnvData+"="+data, kafkaEnvNode+"="+node)
 	p.cmd.Stderr = logf
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stdout, err := p.cmd.StdoutPipe()
