@@ -1,6 +1,7 @@
 package kafkarole
 
 import (
+	"os"
 	"path/filepath"
 	"testing"
 )
@@ -67,6 +68,29 @@ func FuzzParseOriginPos(f *testing.F) {
 		}
 		if p.Offset < 0 || p.Piece < 0 {
 			t.Fatalf("%q parsed to a negative position %+v", s, p)
+		}
+	})
+}
+
+// A damaged or foreign dedup state file is refused with an error, never a
+// panic, and a state that loads can be used and saved again.
+func FuzzLoadDedup(f *testing.F) {
+	f.Add([]byte(`{"first":3,"next":6,"before":{"a":{"offset":1,"piece":0}},"after":{"a":{"offset":1,"piece":1},"b":{"offset":0,"piece":0}}}`), int64(6))
+	f.Add([]byte(`{"first":-2,"next":1,"before":null,"after":{}}`), int64(-2))
+	f.Add([]byte(`not json`), int64(0))
+	f.Add([]byte(`{"after":{"a":null}}`), int64(0))
+	f.Fuzz(func(t *testing.T, data []byte, start int64) {
+		path := filepath.Join(t.TempDir(), "p0.json")
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		d, _, err := loadDedup(path, start)
+		if err != nil {
+			return
+		}
+		d.keep(start, "x", originPos{1, 0})
+		if err := d.commit(start); err != nil {
+			t.Fatal(err)
 		}
 	})
 }
