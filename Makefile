@@ -55,6 +55,7 @@ deps: ## install the test peers (Debian packages)
 	$$SUDO apt-get update -qq && \
 	$$SUDO apt-get install -y -qq --no-install-recommends $(APT_PACKAGES)
 	cd interop/arrowjs && npm ci --no-audit --no-fund --loglevel=error
+	cd interop/mibs && npm ci --no-audit --no-fund --loglevel=error
 
 ci: deps build lint docs-check test test-race fuzz ## what .ci/run runs
 
