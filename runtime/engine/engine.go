@@ -21,11 +21,15 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
+
 	"github.com/reconmon/recon/module"
 	"github.com/reconmon/recon/plan"
 	"github.com/reconmon/recon/runtime/batch"
 	"github.com/reconmon/recon/runtime/bus"
 	"github.com/reconmon/recon/runtime/control"
+	"github.com/reconmon/recon/runtime/graphpage"
+	"github.com/reconmon/recon/runtime/history"
 	"github.com/reconmon/recon/runtime/journal"
 	"github.com/reconmon/recon/runtime/metrics"
 	"github.com/reconmon/recon/runtime/rules"
@@ -89,7 +93,11 @@ type Engine struct {
 	log   *slog.Logger
 	start time.Time
 
-	journal  *journal.Journal
+	journal *journal.Journal
+	// alerts is the alerts topic (DATA/journal/alerts) when the plan has
+	// rules: the rule engine publishes every transition there and an
+	// archiver writes it to the archive's alerts table.
+	alerts   *journal.Journal
 	batcher  *batch.Batcher
 	sched    *scheduler.Scheduler
 	metrics  *metrics.Runtime
@@ -160,6 +168,20 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 		}
 	}()
 
+	if len(e.plan.Rules) > 0 {
+		adir := filepath.Join(o.DataDir, "journal", bus.TopicAlerts)
+		aopts := jopts
+		aopts.Logger = e.log.With("component", "journal", "topic", bus.TopicAlerts)
+		if e.alerts, err = journal.Open(adir, aopts); err != nil {
+			return fmt.Errorf("open journal %s: %w", adir, err)
+		}
+		defer func() {
+			if cerr := e.alerts.Close(); cerr != nil {
+				err = errors.Join(err, fmt.Errorf("close alerts journal: %w", cerr))
+			}
+		}()
+	}
+
 	e.metrics = metrics.New(time.Second)
 	bopts := o.Batch
 	bopts.Logger = e.log.With("component", "batcher")
@@ -211,6 +233,11 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 
 	e.server = server.New(server.Options{Addr: o.Listen, Gatherer: e.metrics.Registry, Health: e.health, Logger: e.log.With("component", "listener")})
 	plane.Register(e.server)
+	if err := e.registerGraphPage(); err != nil {
+		cancelConsumers()
+		cwg.Wait()
+		return err
+	}
 	if err := e.server.Start(); err != nil {
 		cancelConsumers()
 		cwg.Wait()
@@ -299,6 +326,21 @@ func (e *Engine) startConsumers(ctx context.Context, wg *sync.WaitGroup, errs ch
 			return nil, err
 		}
 		extra = append([]Consumer{rc}, extra...)
+		// The alerts table is archived like the samples, from the alerts
+		// topic, with its own checkpoint.
+		aj, err := e.alerts.Consumer(name)
+		if err != nil {
+			ac.Close()
+			return nil, fmt.Errorf("alerts archiver consumer: %w", err)
+		}
+		alertArchiver, err := parquet.NewArchiver(parquet.Options{Config: cfg, Table: parquet.AlertsTable, Consumer: aj,
+			Logger: e.log.With("component", "archiver", "table", "alerts")})
+		if err != nil {
+			ac.Close()
+			aj.Close()
+			return nil, fmt.Errorf("alerts archiver: %w", err)
+		}
+		runs = append(runs, run{"alerts-" + name, aj, func(ctx context.Context, _ bus.Consumer) error { return alertArchiver.Run(ctx) }})
 	}
 	for _, c := range extra {
 		jc, err := e.journal.Consumer(c.Name)
@@ -347,7 +389,7 @@ func (e *Engine) rulesConsumer() (Consumer, error) {
 		}()
 		eng, err := rules.New(rules.Options{
 			Plan: e.plan, DataDir: filepath.Join(e.opts.DataDir, "rules"), Logger: log,
-			DefaultLateness: 2 * time.Second, Samples: c, Notifiers: notifiers, Clock: time.Now,
+			DefaultLateness: e.lateness(), Samples: c, Alerts: e.alerts, Notifiers: notifiers, Clock: time.Now,
 		})
 		if err != nil {
 			return err
@@ -355,6 +397,35 @@ func (e *Engine) rulesConsumer() (Consumer, error) {
 		defer eng.Close()
 		return eng.Run(ctx)
 	}}, nil
+}
+
+// alertsTee publishes alert batches to the durable alerts topic first and
+// then to the live hub; the live side never fails the publish.
+type alertsTee struct {
+	durable, live bus.Producer
+}
+
+func (t alertsTee) Publish(ctx context.Context, key string, rec arrow.RecordBatch) error {
+	if err := t.durable.Publish(ctx, key, rec); err != nil {
+		return err
+	}
+	return t.live.Publish(ctx, key, rec)
+}
+
+// lateness is how late a sample may reach the rule engine and still count:
+// a check's samples carry its start time and are published after it ends
+// and the batcher flushes, so the longest timeout plus the flush interval
+// plus a margin (rules may set their own, larger, lateness).
+func (e *Engine) lateness() time.Duration {
+	longest := time.Duration(0)
+	for _, s := range e.plan.Sources {
+		longest = max(longest, s.Timeout.D())
+	}
+	flush := e.opts.Batch.MaxDelay
+	if flush <= 0 {
+		flush = batch.DefaultMaxDelay
+	}
+	return longest + flush + time.Second
 }
 
 // archiveConfig returns the archive settings of the plan's parquet sink
@@ -371,6 +442,25 @@ func (e *Engine) archiveConfig() (parquet.Config, string, error) {
 		return parquet.ConfigFromAttrs(attrs, e.opts.DataDir), ArchiverConsumer, nil
 	}
 	return parquet.DefaultConfig(filepath.Join(e.opts.DataDir, parquet.DefaultPath)), ArchiverConsumer, nil
+}
+
+// registerGraphPage serves the graph page and its history API
+// (runtime/graphpage) over the plan's archive.
+func (e *Engine) registerGraphPage() error {
+	cfg, _, err := e.archiveConfig()
+	if err != nil {
+		return err
+	}
+	arch, err := history.New(history.Options{Dir: cfg.Dir, Logger: e.log.With("component", "history")})
+	if err != nil {
+		return fmt.Errorf("graph page: %w", err)
+	}
+	page, err := graphpage.New(graphpage.Options{Archive: arch, Logger: e.log.With("component", "graphpage")})
+	if err != nil {
+		return fmt.Errorf("graph page: %w", err)
+	}
+	page.Register(e.server)
+	return nil
 }
 
 // addSources builds every source of the plan and schedules it.

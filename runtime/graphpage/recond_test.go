@@ -1,0 +1,160 @@
+package graphpage_test
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// recond builds cmd/recond and runs it on plan with its data in data,
+// listening on a free loopback port; it returns the page's URL.
+func recond(t *testing.T, plan, data, tokenFile string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "recond")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/recond")
+	build.Dir = filepath.Join("..", "..")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/recond: %v\n%s", err, out)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	var mu sync.Mutex
+	var log bytes.Buffer
+	cmd := exec.Command(bin, "run", plan, "--data", data, "--listen", addr, "--token-file", tokenFile, "--node", "graphs")
+	cmd.Stdout, cmd.Stderr = lockedWriter{&mu, &log}, lockedWriter{&mu, &log}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	logText := func() string { mu.Lock(); defer mu.Unlock(); return log.String() }
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+			t.Errorf("recond did not stop within 30 s of SIGTERM\n%s", logText())
+		}
+		if t.Failed() {
+			t.Logf("recond log:\n%s", logText())
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if resp, err := http.Get("http://" + addr + "/healthz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return "http://" + addr
+			}
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("recond exited before it was healthy: %v\n%s", err, logText())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("recond not healthy after 30 s\n%s", logText())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
+
+// listener accepts and closes connections on 127.0.0.1 until the test
+// ends (a tcp check's target).
+func listener(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	})
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// TestPageFromRecond runs the page against a real recond: the archive it
+// serves (samples and an alert transition) was written before it started,
+// and its tcp source is cloned at 1 s and streamed onto the chart.
+func TestPageFromRecond(t *testing.T) {
+	webPort := listener(t)
+	data := t.TempDir()
+	start := time.Now().UTC().Add(-3 * time.Hour).Truncate(time.Hour)
+	archiveWebAt(t, filepath.Join(data, "archive"), start)
+	plan := filepath.Join(t.TempDir(), "graphs.recon")
+	src := fmt.Sprintf(`pipeline "graphs-e2e"
+
+source web tcp {
+  target = "127.0.0.1"
+  port   = %d
+  period = 60s
+}
+`, webPort)
+	if err := os.WriteFile(plan, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base := recond(t, plan, data, tokenFile)
+	ctx := browser(t)
+
+	url := fmt.Sprintf("%s/#source=web&metric=duration&from=%d&to=%d&points=1000", base, start.Add(30*time.Minute).Unix(), start.Add(90*time.Minute).Unix())
+	if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
+		t.Fatalf("load the page from recond: %v", err)
+	}
+	st := waitState(t, ctx, 10*time.Second, "the archived series and transition are drawn", func(st pageState) bool {
+		return (st.Loads > 0 && st.MarksDrawn > 0) || st.Error != ""
+	})
+	if st.Error != "" || len(st.Series) != 1 || !st.Series[0].Raw || st.Series[0].Points != 360 || st.ArchivedMarks != 1 {
+		t.Fatalf("one archived hour at 10 s from recond: %+v, want 360 raw points and the archived transition", st)
+	}
+
+	if err := chromedp.Do(ctx, chromedp.SetValue(chromedp.ID("token"), token), chromedp.Click(chromedp.ID("live"))); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, ctx, 5*time.Second, "recond starts the clone", func(st pageState) bool { return len(st.Live) == 1 })
+	st = waitState(t, ctx, 2*time.Second, "live points arrive from recond", func(st pageState) bool {
+		return len(st.Series) == 1 && st.Series[0].Live >= 1
+	})
+	first := st.Series[0].Live
+	waitState(t, ctx, 2*time.Second, "more live points arrive from recond", func(st pageState) bool {
+		return len(st.Series) == 1 && st.Series[0].Live > first
+	})
+}
