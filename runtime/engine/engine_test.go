@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	parquetgo "github.com/parquet-go/parquet-go"
+
 	"github.com/reconmon/recon/catalog"
 	"github.com/reconmon/recon/compiler"
 	"github.com/reconmon/recon/plan"
@@ -180,6 +182,28 @@ rule big {
 	}
 	if !strings.Contains(out.String(), "WARNING") {
 		t.Errorf("alert output %q lacks the severity", out.String())
+	}
+	// The transition is archived in the alerts table, beside the samples.
+	files, err := filepath.Glob(filepath.Join(dir, "data", "archive", "alerts", "date=*", "hour=*", "*.parquet"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no alerts parquet files after a fired rule (err %v)", err)
+	}
+	rows := int64(0)
+	for _, f := range files {
+		pf, err := os.Open(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, _ := pf.Stat()
+		r, err := parquetgo.OpenFile(pf, st.Size())
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		rows += r.NumRows()
+		pf.Close()
+	}
+	if rows == 0 {
+		t.Fatal("alerts table holds no rows")
 	}
 }
 
