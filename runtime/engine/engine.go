@@ -21,8 +21,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
-
 	"github.com/reconmon/recon/module"
 	"github.com/reconmon/recon/plan"
 	"github.com/reconmon/recon/runtime/batch"
@@ -98,6 +96,7 @@ type Engine struct {
 	// rules: the rule engine publishes every transition there and an
 	// archiver writes it to the archive's alerts table.
 	alerts   *journal.Journal
+	plane    *control.Plane
 	batcher  *batch.Batcher
 	sched    *scheduler.Scheduler
 	metrics  *metrics.Runtime
@@ -196,6 +195,7 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("live/control plane: %w", err)
 	}
+	e.plane = plane
 	planeOpen := true
 	defer func() {
 		if planeOpen {
@@ -288,7 +288,7 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 	if serr := e.server.Shutdown(shctx); serr != nil {
 		e.log.Warn("listener shutdown", "err", serr)
 	}
-	e.log.Info("recond stopped", "samples_accepted", e.batcher.Accepted(), "samples_archived", e.archiver.Stats().RowsWritten)
+	e.log.Info("recond stopped", "samples_accepted", e.accepted(), "samples_archived", e.archiver.Stats().RowsWritten)
 	return err
 }
 
@@ -389,7 +389,7 @@ func (e *Engine) rulesConsumer() (Consumer, error) {
 		}()
 		eng, err := rules.New(rules.Options{
 			Plan: e.plan, DataDir: filepath.Join(e.opts.DataDir, "rules"), Logger: log,
-			DefaultLateness: e.lateness(), Samples: c, Alerts: e.alerts, Notifiers: notifiers, Clock: time.Now,
+			DefaultLateness: e.lateness(), Samples: c, Alerts: e.plane.AlertTap(e.alerts), Notifiers: notifiers, Clock: time.Now,
 		})
 		if err != nil {
 			return err
@@ -399,17 +399,10 @@ func (e *Engine) rulesConsumer() (Consumer, error) {
 	}}, nil
 }
 
-// alertsTee publishes alert batches to the durable alerts topic first and
-// then to the live hub; the live side never fails the publish.
-type alertsTee struct {
-	durable, live bus.Producer
-}
-
-func (t alertsTee) Publish(ctx context.Context, key string, rec arrow.RecordBatch) error {
-	if err := t.durable.Publish(ctx, key, rec); err != nil {
-		return err
-	}
-	return t.live.Publish(ctx, key, rec)
+// accepted counts the samples accepted by the bus: the sources' batches and
+// the clones' (which publish their own).
+func (e *Engine) accepted() int64 {
+	return e.batcher.Accepted() + e.plane.Clones.Accepted()
 }
 
 // lateness is how late a sample may reach the rule engine and still count:
@@ -610,7 +603,7 @@ func (e *Engine) health() server.Health {
 	e.mu.Unlock()
 	h := server.Health{
 		Status: "ok", Pipeline: pipeline, Node: e.opts.Node, Version: e.opts.Version,
-		Uptime: time.Since(e.start).Seconds(), Sources: len(e.sched.Names()), Accepted: e.batcher.Accepted(),
+		Uptime: time.Since(e.start).Seconds(), Sources: len(e.sched.Names()), Accepted: e.accepted(),
 	}
 	st := e.archiver.Stats()
 	h.Archived = st.RowsWritten

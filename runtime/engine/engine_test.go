@@ -166,7 +166,7 @@ rule big {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- e.Run(ctx) }()
-	<-ready
+	addr := <-ready
 	deadline := time.Now().Add(30 * time.Second)
 	for !strings.Contains(out.String(), "big") {
 		if time.Now().After(deadline) {
@@ -175,6 +175,16 @@ rule big {
 			t.Fatalf("no alert of rule big within 30 s; stdout sink got %q", out.String())
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	// The transition also reached the live alert states.
+	resp, err := http.Get("http://" + addr + "/api/v1/alerts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	states, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(states), `"big"`) {
+		t.Errorf("/api/v1/alerts = %s, want the firing rule big", states)
 	}
 	cancel()
 	if err := <-done; err != nil {
