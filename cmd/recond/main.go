@@ -27,6 +27,7 @@ import (
 	"github.com/reconmon/recon/plan"
 	"github.com/reconmon/recon/runtime/control"
 	"github.com/reconmon/recon/runtime/engine"
+	"github.com/reconmon/recon/runtime/kafkarole"
 	"github.com/reconmon/recon/runtime/server"
 )
 
@@ -66,7 +67,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 type runOptions struct {
-	data, listen, node, level, format, tokenFile string
+	data, listen, node, level, format, tokenFile, role string
 }
 
 func runFlags(out io.Writer) *flag.FlagSet {
@@ -76,6 +77,7 @@ func runFlags(out io.Writer) *flag.FlagSet {
 	fs.String("listen", server.DefaultAddr, "listener address for /healthz and /metrics")
 	fs.String("node", "", "node name stamped on every sample (default: the host name)")
 	fs.String("log-level", "info", "log level: debug, info, warn, error")
+	fs.String("role", string(kafkarole.RoleAll), "all (one machine), or a scale-out role over the plan's kafka sink: collector, archiver, rules")
 	fs.String("log-format", "text", "log format: text or json")
 	fs.String("token-file", "", "file holding the bearer token of the control API (deploys, clones); default $RECON_TOKEN, none: API off")
 	return fs
@@ -105,6 +107,7 @@ func runCmd(args []string, stderr io.Writer) int {
 		data: fs.Lookup("data").Value.String(), listen: fs.Lookup("listen").Value.String(),
 		node: fs.Lookup("node").Value.String(), level: fs.Lookup("log-level").Value.String(),
 		format: fs.Lookup("log-format").Value.String(), tokenFile: fs.Lookup("token-file").Value.String(),
+		role: fs.Lookup("role").Value.String(),
 	}
 	logger, err := newLogger(stderr, o.level, o.format)
 	if err != nil {
@@ -112,6 +115,11 @@ func runCmd(args []string, stderr io.Writer) int {
 		return 2
 	}
 	slog.SetDefault(logger)
+	role, err := kafkarole.ParseRole(o.role)
+	if err != nil {
+		fmt.Fprintf(stderr, "recond run: --role: %v\n", err)
+		return 2
+	}
 
 	token := ""
 	if o.tokenFile != "" || os.Getenv(control.TokenEnv) != "" {
@@ -126,9 +134,7 @@ func runCmd(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "recond run: %v\n", err)
 		return 1
 	}
-	eng, err := engine.New(p, engine.Options{
-		DataDir: o.data, Node: o.node, Listen: o.listen, Registry: reg, Logger: logger, Version: version(), Token: token,
-	})
+	run, err := runner(p, role, o, reg, logger, token)
 	if err != nil {
 		fmt.Fprintf(stderr, "recond run: %v\n", err)
 		return 1
@@ -147,11 +153,31 @@ func runCmd(args []string, stderr io.Writer) int {
 		logger.Error("second signal: exiting now; accepted samples stay in the journal and are archived at the next start", "signal", s.String())
 		os.Exit(1)
 	}()
-	if err := eng.Run(ctx); err != nil {
+	if err := run(ctx); err != nil {
 		logger.Error("recond failed", "err", err)
 		return 1
 	}
 	return 0
+}
+
+// runner returns what recond runs in its role: the pipeline (all,
+// collector), or a consumer of Kafka (archiver, rules), which runs no
+// sources and has no journal (docs/kafka.md).
+func runner(p *plan.Plan, role kafkarole.Role, o runOptions, reg *module.Registry, logger *slog.Logger, token string) (func(context.Context) error, error) {
+	if !role.Runs() {
+		r, err := kafkarole.New(kafkarole.Options{Role: role, Plan: p, DataDir: o.data, Out: os.Stdout, Logger: logger})
+		if err != nil {
+			return nil, err
+		}
+		return r.Run, nil
+	}
+	eng, err := engine.New(p, engine.Options{
+		DataDir: o.data, Node: o.node, Listen: o.listen, Registry: reg, Logger: logger, Version: version(), Token: token, Role: role,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return eng.Run, nil
 }
 
 // loadPlan reads a compiled plan, or compiles a .recon file.

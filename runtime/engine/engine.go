@@ -29,6 +29,7 @@ import (
 	"github.com/reconmon/recon/runtime/graphpage"
 	"github.com/reconmon/recon/runtime/history"
 	"github.com/reconmon/recon/runtime/journal"
+	"github.com/reconmon/recon/runtime/kafkarole"
 	"github.com/reconmon/recon/runtime/metrics"
 	"github.com/reconmon/recon/runtime/rules"
 	"github.com/reconmon/recon/runtime/scheduler"
@@ -78,6 +79,11 @@ type Options struct {
 	// with the journal (default 2 min); what is left stays in the journal
 	// and is archived at the next start.
 	DrainTimeout time.Duration
+	// Role is the process' role in a Kafka deployment (docs/kafka.md); the
+	// zero value is kafkarole.RoleAll. A collector runs the sources and
+	// forwards its journal to the plan's kafka sink instead of archiving it
+	// and running the rules (archivers and rule engines read Kafka).
+	Role kafkarole.Role
 	// Ready, when set, is called once everything runs, with the listener's
 	// address.
 	Ready func(addr string)
@@ -288,13 +294,20 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 	if serr := e.server.Shutdown(shctx); serr != nil {
 		e.log.Warn("listener shutdown", "err", serr)
 	}
-	e.log.Info("recond stopped", "samples_accepted", e.accepted(), "samples_archived", e.archiver.Stats().RowsWritten)
+	if e.archiver != nil {
+		e.log.Info("recond stopped", "samples_accepted", e.accepted(), "samples_archived", e.archiver.Stats().RowsWritten)
+	} else { // a collector forwards to Kafka instead
+		e.log.Info("recond stopped", "samples_accepted", e.accepted())
+	}
 	return err
 }
 
 // startConsumers opens the archiver and the extra consumers on the
 // journal and starts them; it returns the consumer names.
 func (e *Engine) startConsumers(ctx context.Context, wg *sync.WaitGroup, errs chan<- error) ([]string, error) {
+	if e.opts.Role == kafkarole.RoleCollector {
+		return e.startForwarder(ctx, wg, errs)
+	}
 	cfg, name, err := e.archiveConfig()
 	if err != nil {
 		return nil, err
@@ -364,6 +377,39 @@ func (e *Engine) startConsumers(ctx context.Context, wg *sync.WaitGroup, errs ch
 		})
 	}
 	return names, nil
+}
+
+// startForwarder starts a collector's only journal consumer: the forwarder
+// to the samples topic of the plan's kafka sink.
+func (e *Engine) startForwarder(ctx context.Context, wg *sync.WaitGroup, errs chan<- error) ([]string, error) {
+	log := e.log.With("component", "kafka")
+	sink, err := kafkarole.SamplesSink(e.plan)
+	if err != nil {
+		return nil, err
+	}
+	origin, err := kafkarole.LoadOrigin(e.opts.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	col, err := kafkarole.NewCollector(kafkarole.CollectorOptions{Journal: e.journal, Kafka: sink.SamplesOptions(log), Origin: origin, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	e.metrics.Registry.MustRegister(col)
+	e.fetched = map[string]*atomic.Int64{}
+	jc, err := e.journal.Consumer(col.Name())
+	if err != nil {
+		return nil, fmt.Errorf("forwarder consumer: %w", err)
+	}
+	c := e.track(col.Name(), jc)
+	wg.Go(func() {
+		defer c.Close()
+		if err := col.Forward(ctx, c); err != nil {
+			errs <- fmt.Errorf("consumer %s: %w", col.Name(), err)
+		}
+	})
+	log.Info("forwarding to Kafka", "topic", sink.SamplesTopic, "brokers", sink.Conn.Brokers)
+	return []string{col.Name()}, nil
 }
 
 // RulesConsumer is the journal consumer name of the rule engine.
@@ -605,11 +651,13 @@ func (e *Engine) health() server.Health {
 		Status: "ok", Pipeline: pipeline, Node: e.opts.Node, Version: e.opts.Version,
 		Uptime: time.Since(e.start).Seconds(), Sources: len(e.sched.Names()), Accepted: e.accepted(),
 	}
-	st := e.archiver.Stats()
-	h.Archived = st.RowsWritten
-	if st.LastError != "" && st.LastErrorAt.After(st.LastFlushAt) {
-		h.Status = "degraded"
-		h.Reason = "archive: " + st.LastError
+	if e.archiver != nil { // a collector forwards to Kafka instead
+		st := e.archiver.Stats()
+		h.Archived = st.RowsWritten
+		if st.LastError != "" && st.LastErrorAt.After(st.LastFlushAt) {
+			h.Status = "degraded"
+			h.Reason = "archive: " + st.LastError
+		}
 	}
 	return h
 }
