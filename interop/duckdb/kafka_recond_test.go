@@ -1,0 +1,135 @@
+package duckdb
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/reconmon/recon/runtime/kafkabus/kafkatest"
+)
+
+// kafkaMetric reads an unlabelled metric from recond's /metrics; -1 when
+// it cannot.
+func kafkaMetric(addr, name string) float64 {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return -1
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) == 2 && f[0] == name {
+			if v, err := strconv.ParseFloat(f[1], 64); err == nil {
+				return v
+			}
+		}
+	}
+	return -1
+}
+
+var kafkaStoppedLine = regexp.MustCompile(`msg="recond stopped" samples_accepted=(\d+)`)
+
+// recond in its three Kafka roles, each its own process with the real
+// generator source: every sample the collector accepted before a clean
+// stop is archived exactly once by the archiver role, /metrics of the
+// collector shows what it forwarded, and the rules role publishes its
+// alert as JSON on the alerts topic.
+func TestRecondRolesOverKafka(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process Kafka test; run without -short (make test-kafka)")
+	}
+	kcat := kafkatest.Kcat(t)
+	broker := kafkatest.Start(t, 4, "recon.samples", "recon.alerts")
+	bin := recondBinary(t)
+	dir := t.TempDir()
+	archive := filepath.Join(dir, "archive")
+	src := fmt.Sprintf(`pipeline "kafka-recond"
+source gen generator {
+  rate   = 20000
+  series = 4
+  period = 1s
+}
+sink bus kafka { brokers = [%q] }
+sink archive parquet {
+  path           = %q
+  flush_interval = 1s
+}
+rule gen_flowing {
+  from   = gen
+  window = tumbling(2s)
+  critical when count() > 0
+  notify = [bus]
+}
+`, broker.Addrs[0], archive)
+	site := filepath.Join(dir, "site.recon")
+	if err := os.WriteFile(site, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	listen := fmt.Sprintf("127.0.0.1:%d", recondFreePort(t))
+	start := func(name, role string, extra ...string) *kafkaProc {
+		data := filepath.Join(dir, name)
+		args := append([]string{"run", site, "--role", role, "--data", data, "--node", name}, extra...)
+		return kafkaStartCmd(t, name, exec.Command(bin, args...), data)
+	}
+	arch := start("archiver", "archiver")
+	rules := start("rules", "rules")
+	col := start("collector", "collector", "--listen", listen)
+	all := []*kafkaProc{arch, rules, col}
+
+	kafkaWait(t, 60*time.Second, "the collector's /metrics shows forwarded samples", func() bool {
+		return kafkaMetric(listen, "recond_kafka_forwarder_rows_total") >= 50_000
+	}, all...)
+	col.stop(t)
+	m := kafkaStoppedLine.FindStringSubmatch(col.logText())
+	if m == nil {
+		t.Fatalf("the collector did not log its final counter\n%s", col.tail())
+	}
+	accepted, _ := strconv.ParseInt(m[1], 10, 64)
+
+	db := recondOpenDuckDB(t)
+	glob := filepath.Join(archive, "samples", "**", "*.parquet")
+	count := func(q string) int64 {
+		var n int64
+		err := db.QueryRow(fmt.Sprintf(q, glob)).Scan(&n)
+		if err != nil && !strings.Contains(err.Error(), "No files found") {
+			t.Fatalf("duckdb: %v", err)
+		}
+		return n
+	}
+	allRows := `SELECT count(*) FROM read_parquet('%s', hive_partitioning = true)`
+	kafkaWait(t, 60*time.Second, fmt.Sprintf("%d accepted samples archived", accepted), func() bool {
+		return count(allRows) >= accepted
+	}, all...)
+	time.Sleep(2 * time.Second) // a late duplicate would show by now
+	if n := count(allRows); n != accepted {
+		t.Errorf("archive holds %d rows; the collector accepted %d", n, accepted)
+	}
+	// The generator's own rows carry its sequence numbers 0, 1, ….
+	rows := count(`SELECT count(*) FROM read_parquet('%s', hive_partitioning = true) WHERE metric = 'seq'`)
+	distinct := count(`SELECT count(DISTINCT value) FROM read_parquet('%s', hive_partitioning = true) WHERE metric = 'seq'`)
+	top := count(`SELECT max(value)::BIGINT FROM read_parquet('%s', hive_partitioning = true) WHERE metric = 'seq'`)
+	if rows == 0 || rows != distinct || top != rows-1 {
+		t.Errorf("archive: %d generator rows, %d distinct sequence numbers, highest %d: want 0…n-1 exactly once", rows, distinct, top)
+	}
+
+	out, err := exec.Command(kcat, "-b", broker.Addrs[0], "-t", "recon.alerts", "-C", "-e", "-o", "beginning", "-f", "%k\t%s\n").CombinedOutput()
+	if err != nil {
+		t.Fatalf("kcat: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), `"rule":"gen_flowing"`) || !strings.Contains(string(out), `"severity":"critical"`) {
+		t.Errorf("no gen_flowing alert on recon.alerts; kcat read:\n%s\n%s", out, rules.tail())
+	}
+	arch.stop(t)
+	rules.stop(t)
+}
