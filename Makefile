@@ -11,7 +11,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.7.0
 APT_PACKAGES := snmp snmpd snmptrapd monitoring-plugins-basic monitoring-plugins-standard \
 	liburiparser1 dnsmasq-base bind9-dnsutils iproute2 kcat iputils-ping procps chromium
 
-.PHONY: help build run test test-race test-interop lint fuzz bench docs docs-check deps ci clean
+.PHONY: help build run test test-race test-kafka lint fuzz bench docs docs-check deps ci clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -28,6 +28,10 @@ run: build ## run the quickstart pipeline on the embedded journal, archive in ./
 test: ## unit, peer and interop tests (CI=true: a missing peer fails)
 	$(GO) test -count=1 $(PKGS)
 	cd interop/duckdb && $(GO) test -count=1 ./...
+
+test-kafka: ## the Kafka integration tests (broker, collectors, archivers, rules as separate processes)
+	$(GO) test -count=1 ./runtime/kafkabus/... ./runtime/kafkarole/... ./runtime/live/livekafka/...
+	cd interop/duckdb && $(GO) test -count=1 -run 'TestKafka|TestRecondRolesOverKafka' .
 
 test-race: ## race detector on the concurrent packages
 	$(GO) test -race -count=1 $(RACE_PKGS)
