@@ -10,7 +10,7 @@ import (
 // Expressions and attribute blocks are the bulk of a file's tokens. They
 // are parsed by hand (precedence climbing for expressions) through
 // participle's Parseable hook, straight into AST nodes: the reflective
-// grammar cost several times more per token (see docs/benchmarks-dsl.md).
+// grammar cost several times more per token (see docs/benchmarks.md#dsl).
 // Their syntax errors are participle errors like the grammar's, so
 // explain.go words them the same way.
 

@@ -162,7 +162,7 @@ func parquetBytes(b *testing.B, dir string) int64 {
 func BenchmarkReferenceWorkload(b *testing.B) {
 	path := os.Getenv("RECON_BENCH_WORKLOAD")
 	if path == "" {
-		b.Skip("set RECON_BENCH_WORKLOAD to the reference workload.parquet (docs/benchmarks-archive.md)")
+		b.Skip("set RECON_BENCH_WORKLOAD to the reference workload.parquet (docs/benchmarks.md#archive)")
 	}
 	recs, n := loadReference(b, path, 65536)
 	defer func() {

@@ -133,7 +133,7 @@ func (t Table) compile() (*layout, error) {
 // writer's column kind and the number of Parquet leaf columns it spans.
 //
 // Encodings were chosen by measuring the reference workload (see
-// docs/benchmarks-archive.md): dictionary for the repeated strings; PLAIN
+// docs/benchmarks.md#archive): dictionary for the repeated strings; PLAIN
 // for timestamps and floats, which zstd compresses best over large pages
 // (the metrics of one check share their timestamps, and zstd finds the
 // repeats; delta-binary-packed and byte-stream-split hide them and measured
