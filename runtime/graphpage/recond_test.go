@@ -36,6 +36,10 @@ func recond(t *testing.T, plan, data, tokenFile string) string {
 	var log bytes.Buffer
 	cmd := exec.Command(bin, "run", plan, "--data", data, "--listen", addr, "--token-file", tokenFile, "--node", "graphs")
 	cmd.Stdout, cmd.Stderr = lockedWriter{&mu, &log}, lockedWriter{&mu, &log}
+	// recond and anything it starts form one process group, killed as a
+	// whole; Wait gives up on the output pipes soon after the kill.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +51,7 @@ func recond(t *testing.T, plan, data, tokenFile string) string {
 		select {
 		case <-exited:
 		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 			<-exited
 			t.Errorf("recond did not stop within 30 s of SIGTERM\n%s", logText())
 		}
@@ -55,7 +59,8 @@ func recond(t *testing.T, plan, data, tokenFile string) string {
 			t.Logf("recond log:\n%s", logText())
 		}
 	})
-	deadline := time.Now().Add(30 * time.Second)
+	// Generous: CI runs this beside the race detector on two cores.
+	deadline := time.Now().Add(90 * time.Second)
 	for {
 		if resp, err := http.Get("http://" + addr + "/healthz"); err == nil {
 			resp.Body.Close()
@@ -69,7 +74,7 @@ func recond(t *testing.T, plan, data, tokenFile string) string {
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("recond not healthy after 30 s\n%s", logText())
+			t.Fatalf("recond not healthy after 90 s\n%s", logText())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
