@@ -8,12 +8,12 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
+
+	"github.com/reconmon/recon/internal/atomicfile"
 
 	"github.com/reconmon/recon/catalog"
 )
@@ -61,7 +61,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	case *out != "":
-		if err := writeFileAtomic(*out, buf.Bytes()); err != nil {
+		if err := atomicfile.WriteFile(*out, buf.Bytes()); err != nil {
 			fmt.Fprintf(stderr, "docgen: %v\n", err)
 			return 1
 		}
@@ -73,44 +73,4 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
-}
-
-// writeFileAtomic writes data to a temporary file next to path, syncs it,
-// renames it over path and syncs the directory: readers see the old or the
-// new file, never a partial one.
-func writeFileAtomic(path string, data []byte) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			_ = os.Remove(f.Name())
-		}
-	}()
-	if _, err = f.Write(data); err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(f.Name(), 0o644)
-	}
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("write %s: sync directory: %w", path, err)
-	}
-	err = errors.Join(d.Sync(), d.Close())
-	if err != nil {
-		return fmt.Errorf("write %s: sync directory: %w", path, err)
-	}
-	return nil
 }

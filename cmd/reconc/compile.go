@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/reconmon/recon/internal/atomicfile"
+
 	"github.com/reconmon/recon/compiler"
 	"github.com/reconmon/recon/diag"
 	"github.com/reconmon/recon/plan"
@@ -52,7 +54,7 @@ func runCompile(args []string, stdout, stderr io.Writer) int {
 		}
 		return exitOK
 	}
-	if err := writeFileAtomic(*out, data); err != nil {
+	if err := atomicfile.WriteFile(*out, data); err != nil {
 		fmt.Fprintf(stderr, "reconc compile: %v\n", err)
 		return exitDiag
 	}

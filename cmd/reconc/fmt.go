@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 
+	"github.com/reconmon/recon/internal/atomicfile"
+
 	"github.com/reconmon/recon/diag"
 	"github.com/reconmon/recon/dsl"
 )
@@ -58,7 +60,7 @@ func runFmt(args []string, stdout, stderr io.Writer) int {
 			if bytes.Equal(src, out) {
 				continue
 			}
-			if err := writeFileAtomic(path, out); err != nil {
+			if err := atomicfile.WriteFile(path, out); err != nil {
 				fmt.Fprintf(stderr, "reconc fmt: %v\n", err)
 				status = exitDiag
 			}

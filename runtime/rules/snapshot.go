@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/reconmon/recon/internal/atomicfile"
+
 	"github.com/reconmon/recon/runtime/alert"
 )
 
@@ -151,45 +153,18 @@ func (e *Engine) Save() error {
 	data := buf.Bytes()
 	copy(data, stateMagic)
 	binary.LittleEndian.PutUint32(data[8:], crc32.Checksum(data[stateHeader:], crcTable))
-	if err := writeAtomic(filepath.Join(e.opts.DataDir, StateFile), data); err != nil {
+	if err := writeState(filepath.Join(e.opts.DataDir, StateFile), data); err != nil {
 		return fmt.Errorf("rules: save state: %w", err)
 	}
 	return nil
 }
 
-func writeAtomic(path string, data []byte) (err error) {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+// writeState replaces the state file atomically, creating its directory.
+func writeState(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return atomicfile.WriteFile(path, data)
 }
 
 // restore loads the snapshot, if any.

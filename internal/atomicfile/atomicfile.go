@@ -1,4 +1,6 @@
-package main
+// Package atomicfile replaces files so that readers and crashes see the
+// old content or the new, never a partial file.
+package atomicfile
 
 import (
 	"errors"
@@ -7,10 +9,10 @@ import (
 	"path/filepath"
 )
 
-// writeFileAtomic writes data to a temporary file next to path, syncs it,
-// renames it over path (keeping an existing file's permissions) and syncs
-// the directory: readers see the old or the new file, never a partial one.
-func writeFileAtomic(path string, data []byte) (err error) {
+// WriteFile writes data to a temporary file next to path, fsyncs it,
+// renames it over path (keeping an existing file's permissions, 0644 for a
+// new one) and fsyncs the directory.
+func WriteFile(path string, data []byte) (err error) {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
 	if err != nil {
@@ -44,8 +46,7 @@ func writeFileAtomic(path string, data []byte) (err error) {
 	if err != nil {
 		return fmt.Errorf("write %s: sync directory: %w", path, err)
 	}
-	err = errors.Join(d.Sync(), d.Close())
-	if err != nil {
+	if err = errors.Join(d.Sync(), d.Close()); err != nil {
 		return fmt.Errorf("write %s: sync directory: %w", path, err)
 	}
 	return nil
