@@ -123,12 +123,23 @@ rule gen_flowing {
 		t.Errorf("archive: %d generator rows, %d distinct sequence numbers, highest %d: want 0…n-1 exactly once", rows, distinct, top)
 	}
 
-	out, err := exec.Command(kcat, "-b", broker.Addrs[0], "-t", "recon.alerts", "-C", "-e", "-o", "beginning", "-f", "%k\t%s\n").CombinedOutput()
-	if err != nil {
-		t.Fatalf("kcat: %v\n%s", err, out)
+	// The rules process joins its consumer group on its own schedule: wait
+	// for its alert rather than reading the topic once.
+	var out []byte
+	alerted := func() bool {
+		var err error
+		out, err = exec.Command(kcat, "-b", broker.Addrs[0], "-t", "recon.alerts", "-C", "-e", "-o", "beginning", "-f", "%k\t%s\n").CombinedOutput()
+		if err != nil {
+			t.Fatalf("kcat: %v\n%s", err, out)
+		}
+		return strings.Contains(string(out), `"rule":"gen_flowing"`) && strings.Contains(string(out), `"severity":"critical"`)
 	}
-	if !strings.Contains(string(out), `"rule":"gen_flowing"`) || !strings.Contains(string(out), `"severity":"critical"`) {
-		t.Errorf("no gen_flowing alert on recon.alerts; kcat read:\n%s\n%s", out, rules.tail())
+	deadline := time.Now().Add(60 * time.Second)
+	for !alerted() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no gen_flowing alert on recon.alerts within 60 s; kcat read:\n%s\n%s", out, rules.tail())
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
 	arch.stop(t)
 	rules.stop(t)
