@@ -313,7 +313,7 @@ func FuzzConvert(f *testing.F) {
 	f.Add([]byte("define host {\nuse a,b\nname a\nhost_name \"q\"\n}\ndefine host{\nname b\nuse a\nregister 0}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if bytes.Contains(data, []byte("cfg_")) || bytes.Contains(data, []byte("resource_file")) {
-			t.Skip("includes would read the machine's files")
+			return // includes would read the machine's files: not an input for this target
 		}
 		c := newConfig()
 		if err := c.read("fuzz.cfg", t.TempDir(), bytes.NewReader(data)); err != nil {
