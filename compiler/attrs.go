@@ -85,7 +85,7 @@ func (c *compiler) sourceFields(spec *module.Spec) *fieldSet {
 			switch {
 			case f.Name == AttrTarget && ownTarget:
 				continue
-			case f.Name == AttrTarget:
+			case f.Name == AttrTarget && spec.DefaultTarget == nil:
 				f = f.Req()
 			}
 			fields = append(fields, f)
@@ -260,6 +260,13 @@ func (c *compiler) source(s *dsl.Source, defaults map[string]*defaultAttr) (plan
 	}
 	if !c.validate(spec, modAttrs, t.ranges, what, s.Name.Range()) {
 		return plan.Source{}, false
+	}
+	if !spec.Passive && !ownTarget && ps.Target == "" {
+		// Only modules with a DefaultTarget get here without one.
+		if ps.Target = spec.DefaultTarget(modAttrs); ps.Target == "" {
+			c.errorf(s.Name.Range(), "%s needs attribute %q", what, AttrTarget)
+			return plan.Source{}, false
+		}
 	}
 	raw, err := module.MarshalAttrs(modAttrs)
 	if err != nil {

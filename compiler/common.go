@@ -27,7 +27,8 @@ const (
 func CommonSourceFields() []module.Field {
 	return []module.Field{
 		module.String(AttrTarget, "Host or address the source checks; it is the `target` column of every sample. "+
-			"Required, except for passive sources and for modules that declare their own `target` attribute.").
+			"Required, except for passive sources, modules that declare their own `target` attribute, "+
+			"and modules that derive it (http: the URL's host).").
 			Example(`"10.0.0.5"`, `"db.example.com"`),
 		module.Duration(AttrPeriod, "How often the check runs. Not accepted by passive sources (listeners).").
 			Def(DefaultPeriod).AtLeast(minPeriod.Seconds()).Example("30s", "5m"),

@@ -1,6 +1,7 @@
 package compiler
 
 import (
+	"net/url"
 	"regexp"
 	"time"
 
@@ -21,11 +22,21 @@ func testRegistry() *module.Registry {
 				module.String("url", "URL.").Req(),
 				module.String("method", "Method.").Def("GET").OneOf("GET", "HEAD", "POST"),
 				module.StringMap("headers", "Headers."),
-				module.StringList("expect_code", "Codes.").Def([]string{"200-299"}),
+				module.StringList("expect_code", "Codes.").Def([]string{"200-299"}).TakesInts(),
 				module.String("body_match", "Regexp."),
 				module.Size("max_body", "Cap.").Def(1<<20).Range(0, 1<<30),
 				module.Bool("follow_redirects", "Follow.").Def(false),
 				module.Int("redirects", "Old name.").Deprecate("use follow_redirects"),
+			},
+			Validate: func(a module.Attrs) error {
+				if u, err := url.Parse(a.String("url")); err != nil || u.Host == "" {
+					return module.Errorf("url", "URL has no host")
+				}
+				return nil
+			},
+			DefaultTarget: func(a module.Attrs) string {
+				u, _ := url.Parse(a.String("url"))
+				return u.Hostname()
 			},
 		},
 		{

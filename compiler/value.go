@@ -66,6 +66,22 @@ type mapKey struct {
 	rng  diag.Range
 }
 
+// intsAsText turns integers (alone or in a list) into their decimal text,
+// for fields whose strings are usually numbers (status codes).
+func intsAsText(v value) value {
+	switch v.kind {
+	case kInt:
+		return value{kind: kString, str: strconv.FormatInt(v.num, 10), rng: v.rng}
+	case kList:
+		list := make([]value, len(v.list))
+		for i, e := range v.list {
+			list[i] = intsAsText(e)
+		}
+		v.list = list
+	}
+	return v
+}
+
 // describe returns the value's type for messages ("string", "list of int").
 func (v value) describe() string {
 	if v.kind == kList && len(v.list) > 0 {
@@ -110,6 +126,9 @@ func (v value) text() string {
 func convert(owner string, f module.Field, v value) (any, diag.Diagnostics) {
 	wrongType := func(got value) diag.Diagnostics {
 		return diag.Diagnostics{diag.Errorf(got.rng, "attribute %q of %s wants %s, got %s", f.Name, owner, f.Type, got.describe())}
+	}
+	if f.IntsAsText {
+		v = intsAsText(v)
 	}
 	switch f.Type {
 	case module.TypeString:

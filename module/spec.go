@@ -77,6 +77,9 @@ type Field struct {
 	// Deprecated, when set, says what to use instead; using the field is a
 	// warning.
 	Deprecated string
+	// IntsAsText lets a string or list(string) field take integer literals,
+	// kept as their decimal text: `expect_code = 200` reads as "200".
+	IntsAsText bool
 }
 
 func newField(name string, t Type, summary string) Field {
@@ -139,6 +142,10 @@ func (f Field) AtLeast(lo float64) Field { f.Min = &lo; return f }
 // Example adds an example as written in a .recon file.
 func (f Field) Example(ex ...string) Field { f.Examples = append(f.Examples, ex...); return f }
 
+// TakesInts lets the (string or list(string)) field take integers, kept as
+// their decimal text.
+func (f Field) TakesInts() Field { f.IntsAsText = true; return f }
+
 // Adv marks the field advanced.
 func (f Field) Adv() Field { f.Advanced = true; return f }
 
@@ -169,6 +176,10 @@ type Spec struct {
 	Validate func(a Attrs) error
 	// Passive sources (listeners) are not scheduled: they have no period.
 	Passive bool
+	// DefaultTarget derives the target of a source that sets none from its
+	// other attributes (http: the URL's host); nil, or "" returned, keeps
+	// target required.
+	DefaultTarget func(a Attrs) string
 
 	// NewCheck builds a scheduled source's check; nil for passive sources
 	// and sinks, or while the module's runtime is not built yet.

@@ -69,7 +69,7 @@ At most ` + "`max_body`" + ` bytes of the body are read (and matched); a longer 
 there and the connection closed. The runtime's ` + "`duration`" + ` row is the whole
 request, from dialing to the last byte read.`,
 	Fields: append([]module.Field{
-		module.String(FieldURL, "URL to request; http or https.").Req().
+		module.String(FieldURL, "URL to request; http or https. Without `target`, the URL's host is the target (the address connected to).").Req().
 			Example(`"http://${web}/health"`, `"https://www.example.com/login"`),
 		module.String(FieldMethod, "Request method.").Def("GET").
 			OneOf("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"),
@@ -83,7 +83,7 @@ request, from dialing to the last byte read.`,
 			Example(`env("HEALTH_TOKEN")`).Adv(),
 		module.StringList(FieldExpectCode,
 			"Acceptable status codes: codes and ranges. Any other code is critical. Unset: 1xx-3xx ok, 4xx warning, 5xx critical.").
-			Example(`"200"`, `["200-299", "304"]`),
+			Example(`200`, `["200-299", 304]`).TakesInts(),
 		module.String(FieldBodyMatch, "Regexp (RE2) the body must match, else critical.").Example(`"ok"`, `"\"status\":\\s*\"up\""`),
 		module.String(FieldBodyNotMatch, "Regexp (RE2) the body must not match, else critical.").Example(`"(?i)error"`),
 		module.Bool(FieldFollowRedirects, "Follow redirects; off: a 3xx answer is the result.").Def(false),
@@ -121,8 +121,18 @@ source homepage http {
   cert_critical_days = 7
 }
 `,
-	Validate: validate,
-	NewCheck: NewCheck,
+	Validate:      validate,
+	DefaultTarget: urlHost,
+	NewCheck:      NewCheck,
+}
+
+// urlHost is the target of an http source that sets none: the URL's host.
+func urlHost(a module.Attrs) string {
+	u, err := url.Parse(a.String(FieldURL))
+	if err != nil {
+		return ""
+	}
+	return u.Hostname()
 }
 
 func validate(a module.Attrs) error {
