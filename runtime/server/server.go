@@ -5,6 +5,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,7 +31,11 @@ type Options struct {
 	// Health returns the body of /healthz; its Status "ok" answers 200,
 	// anything else 503.
 	Health func() Health
-	Logger *slog.Logger
+	// TLSCertFile and TLSKeyFile, both set, make the listener serve HTTPS
+	// (PEM files; the pair is reloaded when the files change, so a renewed
+	// certificate needs no restart).
+	TLSCertFile, TLSKeyFile string
+	Logger                  *slog.Logger
 }
 
 // Health is the JSON body of /healthz.
@@ -53,6 +58,7 @@ type Server struct {
 	mux  *http.ServeMux
 	srv  *http.Server
 	ln   net.Listener
+	keys *keyPair // nil without TLS
 	done chan error
 }
 
@@ -79,12 +85,27 @@ func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, 
 
 // Start listens and serves in the background.
 func (s *Server) Start() error {
+	var tlsConf *tls.Config
+	if s.opts.TLSCertFile != "" || s.opts.TLSKeyFile != "" {
+		if s.opts.TLSCertFile == "" || s.opts.TLSKeyFile == "" {
+			return errors.New("listener: TLS needs both a certificate and a key file")
+		}
+		kp, err := newKeyPair(s.opts.TLSCertFile, s.opts.TLSKeyFile, s.opts.Logger)
+		if err != nil {
+			return fmt.Errorf("listener: %w", err)
+		}
+		s.keys = kp
+		tlsConf = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: kp.get}
+	}
 	ln, err := net.Listen("tcp", s.opts.Addr)
 	if err != nil {
 		return fmt.Errorf("listener: %w", err)
 	}
+	if tlsConf != nil {
+		ln = tls.NewListener(ln, tlsConf)
+	}
 	s.ln = ln
-	s.srv = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
+	s.srv = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second, TLSConfig: tlsConf}
 	s.done = make(chan error, 1)
 	go func() {
 		err := s.srv.Serve(ln)
@@ -93,7 +114,7 @@ func (s *Server) Start() error {
 		}
 		s.done <- err
 	}()
-	s.opts.Logger.Info("listening", "addr", ln.Addr().String())
+	s.opts.Logger.Info("listening", "addr", ln.Addr().String(), "tls", tlsConf != nil)
 	return nil
 }
 
