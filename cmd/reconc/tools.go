@@ -40,15 +40,17 @@ Examples:
 
 var tailCmd = &command{
 	name:    "tail",
-	summary: "print live samples or alerts from Kafka",
-	usage:   "tail --brokers HOST:PORT [--source LIST] [--metric LIST] [--alerts] [--json] [-n N]",
+	summary: "print live samples or alerts from Kafka or from a recond",
+	usage:   "tail (--brokers HOST:PORT | --server URL) [--source LIST] [--metric LIST] [--alerts] [--json] [-n N]",
 	help: `Prints live samples from the Kafka samples topic (or alert events from the
-alerts topic) as a table or as NDJSON. Run 'reconc tail -h' for every flag.
+alerts topic), or from a running recond's live stream with --server, as a
+table or as NDJSON. Run 'reconc tail -h' for every flag.
 
 Examples:
   reconc tail --brokers 127.0.0.1:9092 --source homepage --metric duration
   reconc tail --brokers 127.0.0.1:9092 --json --from-beginning -n 100
-  reconc tail --brokers 127.0.0.1:9092 --alerts`,
+  reconc tail --brokers 127.0.0.1:9092 --alerts
+  reconc tail --server http://127.0.0.1:43191 --source homepage`,
 	run: tail.Main,
 }
 

@@ -1,5 +1,6 @@
 // Package tail implements `reconc tail`: live samples (or alerts) from a
-// Kafka topic, filtered by source and metric, printed as a table or NDJSON.
+// Kafka topic or from a recond's live stream, filtered by source and
+// metric, printed as a table or NDJSON.
 package tail
 
 import (
@@ -28,18 +29,21 @@ import (
 )
 
 // Usage is the command's help text.
-const Usage = `usage: reconc tail --brokers HOST:PORT[,…] [flags]
+const Usage = `usage: reconc tail (--brokers HOST:PORT[,…] | --server URL) [flags]
 
-Prints live samples from the Kafka samples topic (or alert events from the
-alerts topic), as a table or as NDJSON.
+Prints live samples (or alert events) as a table or as NDJSON, either from
+the Kafka samples topic (alerts topic) or from a running recond's live
+stream. Reading never changes anything: no token is needed.
 
 Flags:
-  --brokers LIST      Kafka bootstrap brokers (required)
+  --brokers LIST      Kafka bootstrap brokers
+  --server URL        a recond's listener instead of Kafka (e.g. http://127.0.0.1:43191)
+  --ca-file FILE      PEM certificates trusted for an https --server (default: the system's)
   --topic NAME        topic to read (default recon.samples; recon.alerts with --alerts)
   --alerts            read alert events (JSON) instead of samples
-  --source LIST       only these sources (comma-separated)
+  --source LIST       only these sources (comma-separated; with --alerts: rules)
   --metric LIST       only these metrics (comma-separated)
-  --from-beginning    start at the oldest message instead of new ones
+  --from-beginning    start at the oldest message instead of new ones (Kafka only)
   --json              NDJSON, one object per sample
   -n, --count N       stop after N rows (0: run until interrupted)
 
@@ -47,6 +51,7 @@ Examples:
   reconc tail --brokers 127.0.0.1:9092 --source homepage --metric duration
   reconc tail --brokers 127.0.0.1:9092 --json --from-beginning -n 100 | jq .
   reconc tail --brokers 127.0.0.1:9092 --alerts
+  reconc tail --server http://127.0.0.1:43191 --source homepage
 `
 
 // Main runs the command; it returns the process exit status.
@@ -58,6 +63,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 
 type options struct {
 	brokers, topic   string
+	server, caFile   string
 	alerts, json     bool
 	sources, metrics map[string]bool
 	beginning        bool
@@ -72,6 +78,8 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	var sources, metrics string
 	fs.StringVar(&o.brokers, "brokers", "", "")
 	fs.StringVar(&o.topic, "topic", "", "")
+	fs.StringVar(&o.server, "server", "", "")
+	fs.StringVar(&o.caFile, "ca-file", "", "")
 	fs.BoolVar(&o.alerts, "alerts", false, "")
 	fs.StringVar(&sources, "source", "", "")
 	fs.StringVar(&metrics, "metric", "", "")
@@ -85,8 +93,15 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	if o.brokers == "" {
-		return nil, errors.New("--brokers is required")
+	switch {
+	case o.brokers == "" && o.server == "":
+		return nil, errors.New("--brokers or --server is required")
+	case o.brokers != "" && o.server != "":
+		return nil, errors.New("--brokers and --server exclude each other")
+	case o.server != "" && (o.topic != "" || o.beginning):
+		return nil, errors.New("--topic and --from-beginning read Kafka: they do not go with --server")
+	case o.caFile != "" && o.server == "":
+		return nil, errors.New("--ca-file goes with --server")
 	}
 	if o.topic == "" {
 		o.topic = "recon.samples"
@@ -119,6 +134,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stderr, "reconc tail: %v\n\n%s", err, Usage)
 		return 2
+	}
+	if o.server != "" {
+		return runServer(ctx, o, stdout, stderr)
 	}
 	start := kafka.LastOffset
 	if o.beginning {
@@ -228,7 +246,6 @@ func (p *printer) batch(rec arrow.RecordBatch) {
 		if p.o.sources != nil && !p.o.sources[source.Value(i)] || p.o.metrics != nil && !p.o.metrics[metric.Value(i)] {
 			continue
 		}
-		p.rows++
 		s := jsonSample{
 			Ts: time.Unix(0, int64(ts.Value(i))).UTC(), Pipeline: pipeline.Value(i), Source: source.Value(i),
 			Module: module.Value(i), Target: target.Value(i), Metric: metric.Value(i), Node: node.Value(i),
@@ -252,16 +269,28 @@ func (p *printer) batch(rec arrow.RecordBatch) {
 				s.Labels[keys.Value(int(j))] = items.Value(int(j))
 			}
 		}
-		if p.o.json {
-			if s.Value != nil && (math.IsNaN(*s.Value) || math.IsInf(*s.Value, 0)) {
-				s.Value = nil // JSON has no NaN; the text column still says what it was
-			}
-			_ = p.enc.Encode(s)
-			continue
-		}
-		p.row(&s)
+		p.sample(&s)
 	}
 	p.flush()
+}
+
+// sample prints s when it passes the filters.
+func (p *printer) sample(s *jsonSample) {
+	if p.o.sources != nil && !p.o.sources[s.Source] || p.o.metrics != nil && !p.o.metrics[s.Metric] {
+		return
+	}
+	p.rows++
+	if p.o.json {
+		if s.Value != nil && (math.IsNaN(*s.Value) || math.IsInf(*s.Value, 0)) {
+			s.Value = nil // JSON has no NaN; the text column still says what it was
+		}
+		_ = p.enc.Encode(s)
+		return
+	}
+	p.row(s)
+	if p.o.server != "" {
+		p.flush() // a stream prints each sample as it comes
+	}
 }
 
 func (p *printer) row(s *jsonSample) {

@@ -84,10 +84,3 @@ func TestTailFiltersAndPrints(t *testing.T) {
 		t.Fatalf("table output:\n%s", out.String())
 	}
 }
-
-func TestTailUsage(t *testing.T) {
-	var out, errOut bytes.Buffer
-	if code := run(context.Background(), nil, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "--brokers is required") {
-		t.Fatalf("exit %d, stderr %q", code, errOut.String())
-	}
-}
