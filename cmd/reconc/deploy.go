@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/reconmon/recon/internal/httpclient"
 	"github.com/reconmon/recon/runtime/control"
 )
 
@@ -37,6 +38,7 @@ func runDeploy(args []string, stdout, stderr io.Writer) int {
 	tok := fs.String("token", "", "bearer `token` (prefer --token-file or RECON_TOKEN: arguments are visible to other users)")
 	tokFile := fs.String("token-file", "", "read the token from `file`")
 	timeout := fs.Duration("timeout", time.Minute, "give up after this `duration`")
+	caFile := fs.String("ca-file", "", "PEM `file` of the certificates trusted for an https URL (default: the system's)")
 	files, code, ok := parseFlags(fs, args)
 	if !ok {
 		return code
@@ -58,11 +60,16 @@ func runDeploy(args []string, stdout, stderr io.Writer) int {
 		}
 		token = t
 	}
+	client, err := httpclient.New(*caFile)
+	if err != nil {
+		fmt.Fprintf(stderr, "reconc deploy: --ca-file: %v\n", err)
+		return exitUsage
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	res, err := (&control.Client{URL: *to, Token: token}).Deploy(ctx, body)
+	res, err := (&control.Client{URL: *to, Token: token, HTTP: client}).Deploy(ctx, body)
 	if err != nil {
 		fmt.Fprintf(stderr, "reconc deploy: %v\n", err)
 		return exitDiag

@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/reconmon/recon/internal/httpclient"
 	"github.com/reconmon/recon/runtime/control"
 	"github.com/reconmon/recon/runtime/live"
 	"github.com/reconmon/recon/runtime/live/watch"
@@ -39,6 +40,7 @@ func runWatch(args []string, stdout, stderr io.Writer) int {
 	metrics := fs.String("metric", "", "only these metrics (comma-separated `list`)")
 	asJSON := fs.Bool("json", false, "print NDJSON, one sample per line")
 	tokFile := fs.String("token-file", "", "read the token from `file` (default: RECON_TOKEN)")
+	caFile := fs.String("ca-file", "", "PEM `file` of the certificates trusted for an https --server (default: the system's)")
 	sources, code, ok := parseFlags(fs, args)
 	if !ok {
 		return code
@@ -54,10 +56,15 @@ func runWatch(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "reconc watch: %v\n", err)
 		return exitUsage
 	}
+	client, err := httpclient.New(*caFile)
+	if err != nil {
+		fmt.Fprintf(stderr, "reconc watch: --ca-file: %v\n", err)
+		return exitUsage
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err = watch.Run(ctx, watch.Options{
-		Client:  &control.Client{URL: *server, Token: token},
+		Client:  &control.Client{URL: *server, Token: token, HTTP: client},
 		Sources: sources, Metrics: live.ParseList(*metrics),
 		Every: *every, For: *forD, JSON: *asJSON, TTY: isTerminal(stdout), Out: stdout,
 	})

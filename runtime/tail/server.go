@@ -4,17 +4,16 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"sort"
 	"strings"
+
+	"github.com/reconmon/recon/internal/httpclient"
 )
 
 // maxLine bounds one NDJSON line of a recond stream (a sample with its
@@ -23,9 +22,9 @@ const maxLine = 4 << 20
 
 // runServer prints a recond's live sample (or alert) stream.
 func runServer(ctx context.Context, o *options, stdout, stderr io.Writer) int {
-	client, err := httpClient(o.caFile)
+	client, err := httpclient.New(o.caFile)
 	if err != nil {
-		fmt.Fprintf(stderr, "reconc tail: %v\n", err)
+		fmt.Fprintf(stderr, "reconc tail: --ca-file: %v\n", err)
 		return 2
 	}
 	body, err := openStream(ctx, client, o)
@@ -120,25 +119,6 @@ func openStream(ctx context.Context, client *http.Client, o *options) (io.ReadCl
 		return nil, fmt.Errorf("%s answered %s: %s", o.server, resp.Status, e.Error)
 	}
 	return resp.Body, nil
-}
-
-// httpClient returns a client without a total timeout (streams last), that
-// trusts caFile's certificates when given.
-func httpClient(caFile string) (*http.Client, error) {
-	if caFile == "" {
-		return &http.Client{}, nil
-	}
-	pem, err := os.ReadFile(caFile)
-	if err != nil {
-		return nil, fmt.Errorf("--ca-file: %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("--ca-file %s: no PEM certificate in it", caFile)
-	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-	return &http.Client{Transport: tr}, nil
 }
 
 func sortedKeys(m map[string]bool) []string {
