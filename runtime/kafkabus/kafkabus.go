@@ -95,6 +95,8 @@ type Topic struct {
 	log    *slog.Logger
 	stats  Stats
 	buf    bytes.Buffer
+	split  sourceSplitter
+	parts  []part
 }
 
 var _ bus.Topic = (*Topic)(nil)
@@ -219,28 +221,40 @@ func compression(name string) (kafka.Compression, error) {
 // Stats returns the topic's counters.
 func (t *Topic) Stats() *Stats { return &t.stats }
 
-// Publish writes rec as one message, or as several when its encoding would
-// exceed MaxMessageBytes, and returns once the brokers acknowledged all of
-// them. Publish is not safe for concurrent use (the runtime has one
-// publisher per topic; the journal in front of it group-commits).
+// Publish writes rec and returns once the brokers acknowledged it. A
+// batch of samples (sample.Schema) becomes one message per source, keyed
+// by the source name (design §3.3), whatever key says; another batch is
+// one message under key. A message whose encoding would exceed
+// MaxMessageBytes is split further. Publish is not safe for concurrent use
+// (the runtime has one publisher per topic; the journal in front of it
+// group-commits).
 func (t *Topic) Publish(ctx context.Context, key string, rec arrow.RecordBatch) error {
 	return t.PublishBatches(ctx, "", []bus.Message{{Key: key, Record: rec}})
 }
 
-// PublishBatches writes several batches (each under its Key) in one round
-// of produce requests, and returns once the brokers acknowledged all of
+// PublishBatches writes several batches in one round of produce requests,
+// each as Publish would, and returns once the brokers acknowledged all of
 // them. When origin is not empty the batches come from a local journal
 // and their messages carry HeaderOrigin = origin and HeaderOriginPos =
-// "<batch Offset>:<piece>". Like Publish, not safe for concurrent use.
+// "<batch Offset>:<piece>", pieces numbered 0, 1, … over all the messages
+// of one batch (so that within any partition they increase). Like
+// Publish, not safe for concurrent use.
 func (t *Topic) PublishBatches(ctx context.Context, origin string, batches []bus.Message) error {
 	var msgs []kafka.Message
 	var rows int64
+	defer t.releaseParts()
 	for _, b := range batches {
 		first := len(msgs)
 		var err error
-		if msgs, err = t.encode(msgs, b.Key, b.Record); err != nil {
+		if t.parts, err = t.split.split(t.parts[:0], b.Record, b.Key); err != nil {
 			return err
 		}
+		for _, p := range t.parts {
+			if msgs, err = t.encode(msgs, p.key, p.rec); err != nil {
+				return err
+			}
+		}
+		t.releaseParts()
 		if origin != "" {
 			for i := first; i < len(msgs); i++ {
 				msgs[i].Headers = append(msgs[i].Headers,
@@ -259,6 +273,14 @@ func (t *Topic) PublishBatches(ctx context.Context, origin string, batches []bus
 	t.stats.Published.Add(uint64(len(msgs)))
 	t.stats.PublishedRows.Add(uint64(rows))
 	return nil
+}
+
+func (t *Topic) releaseParts() {
+	for i, p := range t.parts {
+		p.rec.Release()
+		t.parts[i] = part{}
+	}
+	t.parts = t.parts[:0]
 }
 
 // KeyedValue is one message of PublishJSON.

@@ -121,7 +121,9 @@ func TestKcatReadsArrow(t *testing.T) {
 	tp := open(t, b, "recon.samples", Options{})
 	rec := batch("dns", 0, 100)
 	defer rec.Release()
-	if err := tp.Publish(context.Background(), "dns", rec); err != nil {
+	// The batcher publishes under its shard's name; the message key must
+	// be the source's (design §3.3).
+	if err := tp.Publish(context.Background(), "shard-0", rec); err != nil {
 		t.Fatal(err)
 	}
 	out, err := exec.Command(kcat, "-b", b.Addrs[0], "-t", "recon.samples", "-C", "-e", "-o", "beginning", "-c", "1",
