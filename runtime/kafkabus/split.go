@@ -54,7 +54,7 @@ func (s *sourceSplitter) split(parts []part, rec arrow.RecordBatch, fallback str
 	contiguous := true
 	prev, prevKey := -1, ""
 	for i := range n {
-		v := src.Value(i) // a view into rec's buffer: cloned before it is kept
+		v := src.Value(i)              // a view into rec's buffer: cloned before it is kept
 		if prev >= 0 && v == prevKey { // rows of a source come in runs
 			s.counts[prev]++
 			s.rowGrp[i] = int32(prev)
