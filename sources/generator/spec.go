@@ -43,7 +43,11 @@ the other patterns give constant, sine, sawtooth or random values.
 The next sequence number is reserved in blocks in ` + "`DATA/generator/<pipeline>/<source>.json`" + `
 (written atomically, fsynced): after a crash numbers continue after the last reserved
 block, never reusing one. The same file records ` + "`accepted`" + `, the highest sequence number
-known durable on the bus, updated once per run.`,
+known durable on the bus, updated once per run.
+
+Since a run's samples date back over the whole period, a rule reading them live needs a
+` + "`lateness`" + ` of at least the period (or a short period, like ` + "`period = 1s`" + `); older samples are
+counted late and left out of the rule's windows (they are archived all the same).`,
 	Fields: []module.Field{
 		module.String("target", "Unused: the target column holds the series name.").Def("generator").Adv(),
 		module.Float(FieldRate, "Samples per second.").Def(1000.0).Range(0, 1e8).Example("1000", "2000000"),
