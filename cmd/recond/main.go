@@ -19,6 +19,10 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/reconmon/recon/catalog"
 	"github.com/reconmon/recon/compiler"
@@ -169,6 +173,9 @@ func runner(p *plan.Plan, role kafkarole.Role, o runOptions, reg *module.Registr
 		if err != nil {
 			return nil, err
 		}
+		if obs, ok := r.(kafkarole.Observed); ok {
+			return serveRole(obs, p, role, o, logger), nil
+		}
 		return r.Run, nil
 	}
 	eng, err := engine.New(p, engine.Options{
@@ -178,6 +185,35 @@ func runner(p *plan.Plan, role kafkarole.Role, o runOptions, reg *module.Registr
 		return nil, err
 	}
 	return eng.Run, nil
+}
+
+// serveRole runs a Kafka consumer role (archiver, rules) behind the
+// listener: /healthz and /metrics (the role's figures, the Go runtime and
+// the process).
+func serveRole(r kafkarole.Observed, p *plan.Plan, role kafkarole.Role, o runOptions, logger *slog.Logger) func(context.Context) error {
+	return func(ctx context.Context) error {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(r, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		node := o.node
+		if node == "" {
+			node, _ = os.Hostname()
+		}
+		srv := server.New(server.Options{Addr: o.listen, Gatherer: reg, Logger: logger, Health: func() server.Health {
+			h := r.Health()
+			h.Pipeline, h.Node, h.Version = p.Pipeline, node, version()
+			return h
+		}})
+		if err := srv.Start(); err != nil {
+			return fmt.Errorf("%s role: %w", role, err)
+		}
+		err := r.Run(ctx)
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if serr := srv.Shutdown(sctx); serr != nil {
+			logger.Warn("listener shutdown", "err", serr)
+		}
+		return err
+	}
 }
 
 // loadPlan reads a compiled plan, or compiles a .recon file.

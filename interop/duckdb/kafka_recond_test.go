@@ -16,8 +16,9 @@ import (
 	"github.com/reconmon/recon/runtime/kafkabus/kafkatest"
 )
 
-// kafkaMetric reads an unlabelled metric from recond's /metrics; -1 when
-// it cannot.
+// kafkaMetric reads one series from recond's /metrics, written as the
+// exposition format does (`name` or `name{label="v",…}`); -1 when it
+// cannot.
 func kafkaMetric(addr, name string) float64 {
 	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
@@ -60,6 +61,11 @@ source gen generator {
   series = 4
   period = 1s
 }
+source gen2 generator {
+  rate   = 2000
+  series = 2
+  period = 1s
+}
 sink bus kafka { brokers = [%q] }
 sink archive parquet {
   path           = %q
@@ -76,15 +82,17 @@ rule gen_flowing {
 	if err := os.WriteFile(site, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	listen := fmt.Sprintf("127.0.0.1:%d", recondFreePort(t))
-	start := func(name, role string, extra ...string) *kafkaProc {
+	start := func(name, role, listen string) *kafkaProc {
 		data := filepath.Join(dir, name)
-		args := append([]string{"run", site, "--role", role, "--data", data, "--node", name}, extra...)
+		args := []string{"run", site, "--role", role, "--data", data, "--node", name, "--listen", listen}
 		return kafkaStartCmd(t, name, exec.Command(bin, args...), data)
 	}
-	arch := start("archiver", "archiver")
-	rules := start("rules", "rules")
-	col := start("collector", "collector", "--listen", listen)
+	listen := fmt.Sprintf("127.0.0.1:%d", recondFreePort(t))
+	archListen := fmt.Sprintf("127.0.0.1:%d", recondFreePort(t))
+	rulesListen := fmt.Sprintf("127.0.0.1:%d", recondFreePort(t))
+	arch := start("archiver", "archiver", archListen)
+	rules := start("rules", "rules", rulesListen)
+	col := start("collector", "collector", listen)
 	all := []*kafkaProc{arch, rules, col}
 
 	kafkaWait(t, 60*time.Second, "the collector's /metrics shows forwarded samples", func() bool {
@@ -116,11 +124,29 @@ rule gen_flowing {
 		t.Errorf("archive holds %d rows; the collector accepted %d", n, accepted)
 	}
 	// The generator's own rows carry its sequence numbers 0, 1, ….
-	rows := count(`SELECT count(*) FROM read_parquet('%s', hive_partitioning = true) WHERE metric = 'seq'`)
-	distinct := count(`SELECT count(DISTINCT value) FROM read_parquet('%s', hive_partitioning = true) WHERE metric = 'seq'`)
-	top := count(`SELECT max(value)::BIGINT FROM read_parquet('%s', hive_partitioning = true) WHERE metric = 'seq'`)
+	rows := count(`SELECT count(*) FROM read_parquet('%s', hive_partitioning = true) WHERE metric = 'seq' AND source = 'gen'`)
+	distinct := count(`SELECT count(DISTINCT value) FROM read_parquet('%s', hive_partitioning = true) WHERE metric = 'seq' AND source = 'gen'`)
+	top := count(`SELECT max(value)::BIGINT FROM read_parquet('%s', hive_partitioning = true) WHERE metric = 'seq' AND source = 'gen'`)
 	if rows == 0 || rows != distinct || top != rows-1 {
 		t.Errorf("archive: %d generator rows, %d distinct sequence numbers, highest %d: want 0…n-1 exactly once", rows, distinct, top)
+	}
+	if n := count(`SELECT count(DISTINCT source) FROM read_parquet('%s', hive_partitioning = true)`); n != 2 {
+		t.Errorf("archive holds %d sources, want 2 (gen, gen2)", n)
+	}
+
+	// The batcher mixes both sources in its batches; on the samples topic
+	// every message is keyed by its source (design §3.3), and kcat sees
+	// exactly the two source names as keys.
+	keys, err := exec.Command(kcat, "-q", "-b", broker.Addrs[0], "-t", "recon.samples", "-C", "-e", "-o", "beginning", "-f", "%k\n").Output()
+	if err != nil {
+		t.Fatalf("kcat: %v", err)
+	}
+	perKey := map[string]int{}
+	for _, k := range strings.Split(strings.TrimSpace(string(keys)), "\n") {
+		perKey[k]++
+	}
+	if len(perKey) != 2 || perKey["gen"] == 0 || perKey["gen2"] == 0 {
+		t.Errorf("samples topic keys %v, want only the source names gen and gen2", perKey)
 	}
 
 	// The rules process joins its consumer group on its own schedule: wait
@@ -140,6 +166,40 @@ rule gen_flowing {
 			t.Fatalf("no gen_flowing alert on recon.alerts within 60 s; kcat read:\n%s\n%s", out, rules.tail())
 		}
 		time.Sleep(500 * time.Millisecond)
+	}
+
+	// The archiver and rules roles serve /healthz and /metrics too: the
+	// consumer and archive counters of the archiver, the consumer, rule and
+	// notification counters of the rules process.
+	for _, c := range []struct {
+		addr, series string
+		atLeast      float64
+	}{
+		{archListen, `recond_kafka_consumer_messages_total{group="recon-archivers"}`, 1},
+		{archListen, `recond_kafka_consumer_rows_total{group="recon-archivers"}`, float64(accepted)},
+		{archListen, `recond_samples_archived_total{table="samples"}`, float64(accepted)},
+		{archListen, `recond_archive_files_written_total{table="samples"}`, 1},
+		{archListen, `recond_kafka_archiver_partitions`, 4},
+		{archListen, `recond_kafka_consumer_skipped_total{group="recon-archivers"}`, 0},
+		{rulesListen, `recond_kafka_consumer_rows_total{group="recon-rules"}`, 1},
+		{rulesListen, `recond_rule_samples_total{rule="gen_flowing"}`, 1},
+		{rulesListen, `recond_alerts_published_total{sink="bus"}`, 1},
+	} {
+		if v := kafkaMetric(c.addr, c.series); v < c.atLeast {
+			t.Errorf("%s /metrics: %s = %v, want at least %v", c.addr, c.series, v, c.atLeast)
+		}
+	}
+	for _, addr := range []string{archListen, rulesListen} {
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err != nil {
+			t.Fatalf("/healthz: %v", err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"status":"ok"`) ||
+			!strings.Contains(string(body), `"pipeline":"kafka-recond"`) {
+			t.Errorf("%s /healthz: %d %s", addr, resp.StatusCode, body)
+		}
 	}
 	arch.stop(t)
 	rules.stop(t)

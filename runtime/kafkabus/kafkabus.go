@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -412,7 +414,7 @@ func (t *Topic) Consumer(name string) (bus.Consumer, error) {
 		RebalanceTimeout:  10 * time.Second,
 		ErrorLogger:       kafka.LoggerFunc(func(f string, a ...any) { t.log.Warn(fmt.Sprintf(f, a...), "group", name) }),
 	})
-	return &consumer{t: t, r: r, group: name}, nil
+	return &consumer{t: t, r: r, group: name, lag: map[int32]int64{}}, nil
 }
 
 // Close flushes and closes the writer.
@@ -422,6 +424,24 @@ type consumer struct {
 	t     *Topic
 	r     *kafka.Reader
 	group string
+
+	mu  sync.Mutex
+	lag map[int32]int64
+}
+
+// Lagger is implemented by the consumers of Consumer: how far behind the
+// end of each partition it read the last message was, in messages.
+type Lagger interface {
+	Lag() map[int32]int64
+}
+
+var _ Lagger = (*consumer)(nil)
+
+// Lag implements Lagger.
+func (c *consumer) Lag() map[int32]int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.lag)
 }
 
 // Fetch returns the next decodable message; corrupt or foreign messages
@@ -435,6 +455,9 @@ func (c *consumer) Fetch(ctx context.Context) (bus.Message, error) {
 			}
 			return bus.Message{}, err
 		}
+		c.mu.Lock()
+		c.lag[int32(m.Partition)] = max(m.HighWaterMark-m.Offset-1, 0)
+		c.mu.Unlock()
 		rec, err := Decode(m.Value, c.t.opts.Schema)
 		if err != nil {
 			c.t.stats.Skipped.Add(1)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -31,7 +32,10 @@ type ArchiverOptions struct {
 	// next rewrites an unfinished range under the same names.
 	Archive    parquet.Config
 	Membership GroupOptions
-	Logger     *slog.Logger
+	// CompactEvery is how often the compacting member looks for closed
+	// hours to compact when Archive.Compact is set (default 1 min).
+	CompactEvery time.Duration
+	Logger       *slog.Logger
 }
 
 // Archiver is the archiver role: a member of the archivers' consumer group
@@ -42,6 +46,7 @@ type Archiver struct {
 	opts  ArchiverOptions
 	log   *slog.Logger
 	stats Counters
+	began time.Time
 
 	mu     sync.Mutex
 	done   parquet.Stats // summed over finished generations
@@ -65,13 +70,13 @@ func NewArchiver(opts ArchiverOptions) (*Archiver, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	// Compaction assumes a single writer per archive; with a group of
-	// archivers it runs as a separate job (docs/kafka.md).
-	opts.Archive.Compact = false
+	if opts.CompactEvery <= 0 {
+		opts.CompactEvery = time.Minute
+	}
 	if _, err := kafkabus.Dialer(opts.Kafka); err != nil {
 		return nil, fmt.Errorf("kafka archiver: %w", err)
 	}
-	return &Archiver{opts: opts, log: opts.Logger.With("role", "archiver", "group", opts.Group, "topic", opts.Kafka.Topic)}, nil
+	return &Archiver{opts: opts, began: time.Now(), log: opts.Logger.With("role", "archiver", "group", opts.Group, "topic", opts.Kafka.Topic)}, nil
 }
 
 // Run takes part in the group until ctx ends; the archiver then writes out
@@ -121,17 +126,36 @@ func (a *Archiver) runGeneration(ctx context.Context, gen *kafka.Generation) err
 		defer cancel()
 		stop := context.AfterFunc(gctx, cancel)
 		defer stop()
+		// The archiver's start recovers half-done compactions: it runs
+		// under the compaction lock, shared, released at its first fetch.
+		startLock, err := lockFile(rctx, compactLockPath(a.opts.Archive.Dir), syscall.LOCK_SH)
+		if err != nil {
+			if rctx.Err() == nil {
+				fatal = fmt.Errorf("kafka archiver: %w", err)
+			}
+			return
+		}
+		defer startLock.unlock()
 		cons, err := startGeneration(rctx, gen, a.opts.Kafka, a.opts.Archive.Dir, &a.stats, log)
 		if err != nil {
 			fatal = fmt.Errorf("kafka archiver: %w", err)
 			return
 		}
 		defer cons.Close()
-		arch, err := parquet.NewArchiver(parquet.Options{Config: a.opts.Archive, Consumer: cons, Logger: log,
+		cons.started = startLock.unlock
+		cfg := a.opts.Archive
+		cfg.Compact = false // the group's compaction runs below, in one member
+		arch, err := parquet.NewArchiver(parquet.Options{Config: cfg, Consumer: cons, Logger: log,
 			StopTimeout: a.opts.Membership.stopTimeout()})
 		if err != nil {
 			fatal = fmt.Errorf("kafka archiver: %w", err)
 			return
+		}
+		if a.opts.Archive.Compact && slices.Contains(ids, 0) {
+			var wg sync.WaitGroup
+			cctx, stopCompact := context.WithCancel(rctx)
+			wg.Go(func() { a.compactLoop(cctx, log.With("compactor", true)) })
+			defer func() { stopCompact(); wg.Wait() }()
 		}
 		a.mu.Lock()
 		a.cur, a.gen, a.nparts = arch, gen.ID, len(parts)

@@ -65,16 +65,20 @@ func (b *oneOwner) AssignGroups(members []kafka.GroupMember, partitions []kafka.
 }
 
 // owningConsumer marks its balancer as holding the partitions once a
-// message arrives.
+// message arrives, and counts what the rules role consumed.
 type owningConsumer struct {
 	bus.Consumer
 	b *oneOwner
+	r *Rules
 }
 
 func (c owningConsumer) Fetch(ctx context.Context) (bus.Message, error) {
 	m, err := c.Consumer.Fetch(ctx)
 	if err == nil {
 		c.b.owning.Store(true)
+		c.r.stats.Fetched.Add(1)
+		c.r.stats.Rows.Add(uint64(m.Record.NumRows()))
+		c.r.lastErr.Store(nil)
 	}
 	return m, err
 }

@@ -3,6 +3,8 @@ package kafkarole
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -77,6 +79,9 @@ type genConsumer struct {
 	stats  *Counters
 	// dedup is used by Fetch and Commit only (the consumer's goroutine).
 	dedup map[int32]*dedup
+	// started, when set, is called once, at the first Fetch.
+	started func()
+	once    sync.Once
 }
 
 // fetched is a decoded message with its origin headers.
@@ -88,9 +93,42 @@ type fetched struct {
 
 // Counters are a consumer's figures across generations.
 type Counters struct {
-	Fetched    atomic.Uint64 // messages handed to the role
-	Skipped    atomic.Uint64 // undecodable messages skipped
-	Duplicates atomic.Uint64 // batches forwarded twice, dropped
+	Fetched       atomic.Uint64 // messages handed to the role
+	Rows          atomic.Uint64 // rows of the messages handed to the role
+	Skipped       atomic.Uint64 // undecodable messages skipped
+	Duplicates    atomic.Uint64 // batches forwarded twice, dropped
+	Compacted     atomic.Uint64 // hour partitions compacted by this member
+	CompactErrors atomic.Uint64 // failed compaction rounds
+
+	mu  sync.Mutex
+	lag map[int32]int64 // partition → messages behind the high watermark
+}
+
+// setLag records how far behind its partition's end the last fetched
+// message was.
+func (c *Counters) setLag(part int32, lag int64) {
+	c.mu.Lock()
+	if c.lag == nil {
+		c.lag = map[int32]int64{}
+	}
+	c.lag[part] = lag
+	c.mu.Unlock()
+}
+
+// dropLag forgets the lag of partitions no longer held.
+func (c *Counters) dropLag(parts []int32) {
+	c.mu.Lock()
+	for _, p := range parts {
+		delete(c.lag, p)
+	}
+	c.mu.Unlock()
+}
+
+// Lag returns the lag of each partition held, in messages.
+func (c *Counters) Lag() map[int32]int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.lag)
 }
 
 var _ bus.Consumer = (*genConsumer)(nil)
@@ -154,6 +192,7 @@ func (c *genConsumer) read(r *kafka.Reader, part int32) {
 			}
 			return
 		}
+		c.stats.setLag(part, max(m.HighWaterMark-m.Offset-1, 0))
 		f := fetched{Message: bus.Message{Partition: part, Offset: m.Offset, Key: string(m.Key)}}
 		for _, h := range m.Headers {
 			switch h.Key {
@@ -182,6 +221,9 @@ func (c *genConsumer) read(r *kafka.Reader, part int32) {
 
 // Fetch returns the next message of any assigned partition.
 func (c *genConsumer) Fetch(ctx context.Context) (bus.Message, error) {
+	if c.started != nil {
+		c.once.Do(c.started)
+	}
 	for {
 		select {
 		case f := <-c.msgs:
@@ -193,6 +235,7 @@ func (c *genConsumer) Fetch(ctx context.Context) (bus.Message, error) {
 				continue
 			}
 			c.stats.Fetched.Add(1)
+			c.stats.Rows.Add(uint64(f.Record.NumRows()))
 			return f.Message, nil
 		case <-c.ctx.Done():
 			return bus.Message{}, bus.ErrClosed
@@ -220,6 +263,7 @@ func (c *genConsumer) Commit(_ context.Context, m bus.Message) error {
 func (c *genConsumer) Close() error {
 	c.cancel()
 	c.wg.Wait()
+	c.stats.dropLag(slices.Collect(maps.Keys(c.dedup)))
 	for {
 		select {
 		case f := <-c.msgs:

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -52,10 +53,20 @@ type RulesOptions struct {
 // takes over resumes from the committed position with its own persisted
 // state (docs/kafka.md).
 type Rules struct {
-	eng     *rules.Engine
-	cons    bus.Consumer
-	closers []io.Closer
-	log     *slog.Logger
+	eng       *rules.Engine
+	cons      bus.Consumer
+	kcons     bus.Consumer // the Kafka consumer under cons
+	topic     *kafkabus.Topic
+	closers   []io.Closer
+	log       *slog.Logger
+	group     string
+	began     time.Time
+	stats     Counters
+	notifiers []*countingNotifier
+	// lastErr is the bus error that last interrupted the engine, until a
+	// message arrives again.
+	lastErr       atomic.Pointer[string]
+	interruptions atomic.Uint64
 }
 
 // NewRules compiles the plan's rules, restores their state and opens the
@@ -77,7 +88,7 @@ func NewRules(opts RulesOptions) (*Rules, error) {
 		opts.Out = io.Discard
 	}
 	log := opts.Logger.With("role", "rules", "group", opts.Group)
-	r := &Rules{log: log}
+	r := &Rules{log: log, group: opts.Group, began: time.Now()}
 	ok := false
 	defer func() {
 		if !ok {
@@ -100,6 +111,11 @@ func NewRules(opts RulesOptions) (*Rules, error) {
 		r.closers = append(r.closers, n)
 		ns[c.Name] = n
 	}
+	for name, n := range ns {
+		cn := &countingNotifier{Notifier: n, sink: name}
+		r.notifiers = append(r.notifiers, cn)
+		ns[name] = cn
+	}
 	bal := &oneOwner{}
 	opts.Kafka.Logger = log
 	opts.Kafka.GroupBalancers = []kafka.GroupBalancer{bal}
@@ -107,13 +123,15 @@ func NewRules(opts RulesOptions) (*Rules, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kafka rules: %w", err)
 	}
+	r.topic = topic
 	r.closers = append(r.closers, topic)
 	cons, err := topic.Consumer(opts.Group)
 	if err != nil {
 		return nil, fmt.Errorf("kafka rules: %w", err)
 	}
 	r.closers = append(r.closers, cons)
-	r.cons = owningConsumer{Consumer: cons, b: bal}
+	r.kcons = cons
+	r.cons = owningConsumer{Consumer: cons, b: bal, r: r}
 	r.eng, err = rules.New(rules.Options{
 		Plan:            opts.Plan,
 		DataDir:         opts.DataDir,
@@ -146,6 +164,9 @@ func (r *Rules) Run(ctx context.Context) error {
 		if err == nil {
 			return nil
 		}
+		r.interruptions.Add(1)
+		msg := err.Error()
+		r.lastErr.Store(&msg)
 		r.log.Error("rule engine interrupted; resuming", "err", err, "retry_in", backoff)
 		select {
 		case <-ctx.Done():
