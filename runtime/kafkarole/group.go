@@ -3,9 +3,9 @@ package kafkarole
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
-	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
