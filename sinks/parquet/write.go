@@ -65,7 +65,8 @@ type encoder struct {
 	counts     []int
 	groups     []hourGroup
 
-	scratch []colScratch // one per column worker
+	scratch []colScratch           // one per column worker
+	w       *pq.GenericWriter[any] // reused for every file
 }
 
 func newEncoder(l *layout, cfg writerConfig) *encoder {
@@ -89,6 +90,7 @@ func writerOptions(l *layout, cfg writerConfig) []pq.WriterOption {
 		pq.Compression(&zstd.Codec{Level: kzstd.EncoderLevelFromZstd(cfg.CompressionLevel)}),
 		pq.PageBufferSize(cfg.PageBytes),
 		pq.DataPageVersion(1),
+		pq.DataPageStatistics(false),
 		pq.CreatedBy("recon", "", ""),
 		pq.KeyValueMetadata("recon-table", l.Name),
 		pq.SortingWriterConfig(pq.SortingColumns(sortingColumns(l.SortColumns)...)),
@@ -254,7 +256,15 @@ func floorDiv(a, b int64) int64 {
 // encoded and compressed in parallel, one worker per CPU (at most one per
 // column).
 func (e *encoder) writeFile(out io.Writer, batches []arrow.RecordBatch, refs []rowRef) error {
-	w := pq.NewWriter(out, e.opts...)
+	// One writer serves every file: Reset keeps its column buffers, page
+	// buffers and dictionaries, which would otherwise be allocated anew
+	// for each file.
+	if e.w == nil {
+		e.w = pq.NewGenericWriter[any](out, e.opts...)
+	} else {
+		e.w.Reset(out)
+	}
+	w := e.w
 	for start := 0; start < len(refs); start += e.cfg.RowGroupRows {
 		rg := refs[start:min(start+e.cfg.RowGroupRows, len(refs))]
 		if err := e.writeRowGroup(w.ColumnWriters(), batches, rg); err != nil {
@@ -300,6 +310,7 @@ type colScratch struct {
 	arrs        []arrow.Array
 	strs        []stringBuffers
 	floats      []float64Buffers
+	maps        []mapBuffers
 }
 
 func (s *colScratch) writeColumn(l *layout, c int, cws []*pq.ColumnWriter, batches []arrow.RecordBatch, refs []rowRef) error {
@@ -312,12 +323,12 @@ func (s *colScratch) writeColumn(l *layout, c int, cws []*pq.ColumnWriter, batch
 	for start := 0; start < len(refs); start += chunkRows {
 		chunk := refs[start:min(start+chunkRows, len(refs))]
 		if l.cols[c] == kindStringMap {
-			if err := s.writeMapChunk(cws[leaf], cws[leaf+1], leaf, nullable, chunk); err != nil {
+			if err := s.writeMapChunk(cws[leaf], cws[leaf+1], nullable, chunk); err != nil {
 				return err
 			}
 			continue
 		}
-		s.vals = s.appendValues(s.vals[:0], l.cols[c], chunk, nullable, leaf)
+		s.vals = s.appendValues(s.vals[:0], l.cols[c], chunk, nullable)
 		if _, err := cws[leaf].WriteRowValues(s.vals); err != nil {
 			return err
 		}
@@ -328,38 +339,38 @@ func (s *colScratch) writeColumn(l *layout, c int, cws []*pq.ColumnWriter, batch
 func bytesOf(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
 // appendValues appends the Parquet values of the rows of chunk.
-func (s *colScratch) appendValues(dst []pq.Value, kind columnKind, chunk []rowRef, nullable bool, leaf int) []pq.Value {
+func (s *colScratch) appendValues(dst []pq.Value, kind columnKind, chunk []rowRef, nullable bool) []pq.Value {
 	switch kind {
 	case kindTimestamp:
 		mul := int64(1)
 		if s.arrs[0].DataType().(*arrow.TimestampType).Unit == arrow.Second {
 			mul = 1000 // stored as milliseconds
 		}
-		return appendTyped(dst, s.arrs, chunk, nullable, leaf, func(a *array.Timestamp, i int) pq.Value {
+		return appendTyped(dst, s.arrs, chunk, nullable, func(a *array.Timestamp, i int) pq.Value {
 			return pq.Int64Value(int64(a.Value(i)) * mul)
 		})
 	case kindString:
-		return s.appendStrings(dst, chunk, nullable, leaf)
+		return s.appendStrings(dst, chunk, nullable)
 	case kindLargeString:
-		return appendTyped(dst, s.arrs, chunk, nullable, leaf, func(a *array.LargeString, i int) pq.Value {
+		return appendTyped(dst, s.arrs, chunk, nullable, func(a *array.LargeString, i int) pq.Value {
 			return pq.ByteArrayValue(bytesOf(a.Value(i)))
 		})
 	case kindFloat64:
-		return s.appendFloat64s(dst, chunk, nullable, leaf)
+		return s.appendFloat64s(dst, chunk, nullable)
 	case kindFloat32:
-		return appendTyped(dst, s.arrs, chunk, nullable, leaf, func(a *array.Float32, i int) pq.Value {
+		return appendTyped(dst, s.arrs, chunk, nullable, func(a *array.Float32, i int) pq.Value {
 			return pq.FloatValue(a.Value(i))
 		})
 	case kindInt64:
-		return appendTyped(dst, s.arrs, chunk, nullable, leaf, func(a *array.Int64, i int) pq.Value {
+		return appendTyped(dst, s.arrs, chunk, nullable, func(a *array.Int64, i int) pq.Value {
 			return pq.Int64Value(a.Value(i))
 		})
 	case kindInt32:
-		return appendTyped(dst, s.arrs, chunk, nullable, leaf, func(a *array.Int32, i int) pq.Value {
+		return appendTyped(dst, s.arrs, chunk, nullable, func(a *array.Int32, i int) pq.Value {
 			return pq.Int32Value(a.Value(i))
 		})
 	case kindBool:
-		return appendTyped(dst, s.arrs, chunk, nullable, leaf, func(a *array.Boolean, i int) pq.Value {
+		return appendTyped(dst, s.arrs, chunk, nullable, func(a *array.Boolean, i int) pq.Value {
 			return pq.BooleanValue(a.Value(i))
 		})
 	}
@@ -368,25 +379,24 @@ func (s *colScratch) appendValues(dst []pq.Value, kind columnKind, chunk []rowRe
 
 // appendStrings is appendValues for the (hot) string columns, reading the
 // Arrow buffers directly.
-func (s *colScratch) appendStrings(dst []pq.Value, chunk []rowRef, nullable bool, leaf int) []pq.Value {
+func (s *colScratch) appendStrings(dst []pq.Value, chunk []rowRef, nullable bool) []pq.Value {
 	s.strs = s.strs[:0]
 	for _, a := range s.arrs {
 		a := a.(*array.String)
 		s.strs = append(s.strs, stringBuffers{arr: a, offsets: a.ValueOffsets(), data: a.ValueBytes(), nulls: nullable && a.NullN() > 0})
 	}
-	def := 0
-	if nullable {
-		def = 1
-	}
+	def := definitionLevel(nullable)
 	for _, r := range chunk {
 		b := &s.strs[r.batch()]
 		i := r.row()
 		if b.nulls && b.arr.IsNull(i) {
-			dst = append(dst, pq.NullValue().Level(0, 0, leaf))
+			dst = append(dst, pq.NullValue())
 			continue
 		}
 		base := b.offsets[0]
-		dst = append(dst, pq.ByteArrayValue(b.data[b.offsets[i]-base:b.offsets[i+1]-base]).Level(0, def, leaf))
+		v := pq.ByteArrayValue(b.data[b.offsets[i]-base : b.offsets[i+1]-base])
+		v.SetDefinitionLevel(def)
+		dst = append(dst, v)
 	}
 	return dst
 }
@@ -399,24 +409,23 @@ type stringBuffers struct {
 }
 
 // appendFloat64s is appendValues for float64 columns.
-func (s *colScratch) appendFloat64s(dst []pq.Value, chunk []rowRef, nullable bool, leaf int) []pq.Value {
+func (s *colScratch) appendFloat64s(dst []pq.Value, chunk []rowRef, nullable bool) []pq.Value {
 	s.floats = s.floats[:0]
 	for _, a := range s.arrs {
 		a := a.(*array.Float64)
 		s.floats = append(s.floats, float64Buffers{arr: a, values: a.Float64Values(), nulls: nullable && a.NullN() > 0})
 	}
-	def := 0
-	if nullable {
-		def = 1
-	}
+	def := definitionLevel(nullable)
 	for _, r := range chunk {
 		b := &s.floats[r.batch()]
 		i := r.row()
 		if b.nulls && b.arr.IsNull(i) {
-			dst = append(dst, pq.NullValue().Level(0, 0, leaf))
+			dst = append(dst, pq.NullValue())
 			continue
 		}
-		dst = append(dst, pq.DoubleValue(b.values[i]).Level(0, def, leaf))
+		v := pq.DoubleValue(b.values[i])
+		v.SetDefinitionLevel(def)
+		dst = append(dst, v)
 	}
 	return dst
 }
@@ -427,11 +436,8 @@ type float64Buffers struct {
 	nulls  bool
 }
 
-func appendTyped[A arrow.Array](dst []pq.Value, arrs []arrow.Array, chunk []rowRef, nullable bool, leaf int, value func(a A, i int) pq.Value) []pq.Value {
-	def := 0
-	if nullable {
-		def = 1
-	}
+func appendTyped[A arrow.Array](dst []pq.Value, arrs []arrow.Array, chunk []rowRef, nullable bool, value func(a A, i int) pq.Value) []pq.Value {
+	def := definitionLevel(nullable)
 	typed := make([]A, len(arrs))
 	for i, a := range arrs {
 		typed[i] = a.(A)
@@ -440,53 +446,75 @@ func appendTyped[A arrow.Array](dst []pq.Value, arrs []arrow.Array, chunk []rowR
 		a := typed[r.batch()]
 		i := r.row()
 		if nullable && a.IsNull(i) {
-			dst = append(dst, pq.NullValue().Level(0, 0, leaf))
+			dst = append(dst, pq.NullValue())
 			continue
 		}
-		dst = append(dst, value(a, i).Level(0, def, leaf))
+		v := value(a, i)
+		v.SetDefinitionLevel(def)
+		dst = append(dst, v)
 	}
 	return dst
 }
 
+// definitionLevel is the definition level of a present value of a top-level
+// column. Values are handed to the column writer of their leaf, which reads
+// only their levels: their column index is left unset, and a null (level 0)
+// is the zero Value.
+func definitionLevel(nullable bool) int {
+	if nullable {
+		return 1
+	}
+	return 0
+}
+
 // writeMapChunk writes the key and value leaves of a map<string,string>
 // column for the rows of chunk.
-func (s *colScratch) writeMapChunk(kw, vw *pq.ColumnWriter, leaf int, nullable bool, chunk []rowRef) error {
+func (s *colScratch) writeMapChunk(kw, vw *pq.ColumnWriter, nullable bool, chunk []rowRef) error {
 	base := 0 // definition level of a present, empty map
 	if nullable {
 		base = 1
 	}
-	kcol, vcol := leaf, leaf+1
+	s.maps = s.maps[:0]
+	for _, a := range s.arrs {
+		m := a.(*array.Map)
+		s.maps = append(s.maps, mapBuffers{
+			arr:           m,
+			offsets:       m.Offsets()[m.Data().Offset():],
+			keys:          m.Keys().(*array.String),
+			items:         m.Items().(*array.String),
+			nulls:         nullable && m.NullN() > 0,
+			itemsNullable: m.DataType().(*arrow.MapType).ItemField().Nullable,
+		})
+	}
+	empty := levels(pq.NullValue(), 0, base)
 	s.vals, s.vals2 = s.vals[:0], s.vals2[:0]
 	for _, r := range chunk {
-		m := s.arrs[r.batch()].(*array.Map)
+		b := &s.maps[r.batch()]
 		i := r.row()
-		if nullable && m.IsNull(i) {
-			s.vals = append(s.vals, pq.NullValue().Level(0, 0, kcol))
-			s.vals2 = append(s.vals2, pq.NullValue().Level(0, 0, vcol))
+		if b.nulls && b.arr.IsNull(i) {
+			s.vals = append(s.vals, pq.NullValue())
+			s.vals2 = append(s.vals2, pq.NullValue())
 			continue
 		}
-		lo, hi := m.ValueOffsets(i)
+		lo, hi := b.offsets[i], b.offsets[i+1]
 		if lo == hi {
-			s.vals = append(s.vals, pq.NullValue().Level(0, base, kcol))
-			s.vals2 = append(s.vals2, pq.NullValue().Level(0, base, vcol))
+			s.vals = append(s.vals, empty)
+			s.vals2 = append(s.vals2, empty)
 			continue
 		}
-		keys := m.Keys().(*array.String)
-		items := m.Items().(*array.String)
-		itemsNullable := m.DataType().(*arrow.MapType).ItemField().Nullable
 		for j := int(lo); j < int(hi); j++ {
 			rep := 1
 			if j == int(lo) {
 				rep = 0
 			}
-			s.vals = append(s.vals, pq.ByteArrayValue(bytesOf(keys.Value(j))).Level(rep, base+1, kcol))
+			s.vals = append(s.vals, levels(pq.ByteArrayValue(bytesOf(b.keys.Value(j))), rep, base+1))
 			switch {
-			case itemsNullable && items.IsNull(j):
-				s.vals2 = append(s.vals2, pq.NullValue().Level(rep, base+1, vcol))
-			case itemsNullable:
-				s.vals2 = append(s.vals2, pq.ByteArrayValue(bytesOf(items.Value(j))).Level(rep, base+2, vcol))
+			case b.itemsNullable && b.items.IsNull(j):
+				s.vals2 = append(s.vals2, levels(pq.NullValue(), rep, base+1))
+			case b.itemsNullable:
+				s.vals2 = append(s.vals2, levels(pq.ByteArrayValue(bytesOf(b.items.Value(j))), rep, base+2))
 			default:
-				s.vals2 = append(s.vals2, pq.ByteArrayValue(bytesOf(items.Value(j))).Level(rep, base+1, vcol))
+				s.vals2 = append(s.vals2, levels(pq.ByteArrayValue(bytesOf(b.items.Value(j))), rep, base+1))
 			}
 		}
 	}
@@ -495,4 +523,21 @@ func (s *colScratch) writeMapChunk(kw, vw *pq.ColumnWriter, leaf int, nullable b
 	}
 	_, err := vw.WriteRowValues(s.vals2)
 	return err
+}
+
+// mapBuffers are the parts of one batch's map column that writeMapChunk
+// reads per row.
+type mapBuffers struct {
+	arr           *array.Map
+	offsets       []int32 // offsets[i]..offsets[i+1] are row i's entries
+	keys, items   *array.String
+	nulls         bool
+	itemsNullable bool
+}
+
+// levels returns v with its repetition and definition levels set.
+func levels(v pq.Value, rep, def int) pq.Value {
+	v.SetRepetitionLevel(rep)
+	v.SetDefinitionLevel(def)
+	return v
 }
