@@ -213,6 +213,7 @@ type ArchiverStats struct {
 	Fetched     uint64
 	Skipped     uint64 // undecodable messages skipped
 	Duplicates  uint64 // batches forwarded twice by restarted collectors, dropped
+	Compacted   uint64 // hour partitions this member compacted
 }
 
 // Stats returns a snapshot; safe for concurrent use.
@@ -224,5 +225,6 @@ func (a *Archiver) Stats() ArchiverStats {
 	}
 	a.mu.Unlock()
 	s.Fetched, s.Skipped, s.Duplicates = a.stats.Fetched.Load(), a.stats.Skipped.Load(), a.stats.Duplicates.Load()
+	s.Compacted = a.stats.Compacted.Load()
 	return s
 }
