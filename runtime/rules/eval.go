@@ -150,8 +150,10 @@ func (r *rule) tick(t int64, out []alert.Event) []alert.Event {
 		// An ungrouped deadman watches its one group before any sample.
 		r.groups[""] = r.newGroup("", map[string]string{})
 	}
+	last := int64(none) // the rule's newest sample before t
 	for _, g := range r.groups {
 		out = r.evalGroup(g, t, out)
+		last = max(last, g.lastSeen)
 		if r.idle(g) {
 			delete(r.groups, g.key)
 		}
@@ -160,7 +162,7 @@ func (r *rule) tick(t int64, out []alert.Event) []alert.Event {
 		if r.ruleAbs == nil {
 			r.ruleAbs = r.newGroup("", map[string]string{})
 		}
-		r.ruleAbs.lastSeen = r.maxSeen
+		r.ruleAbs.lastSeen = max(r.ruleAbs.lastSeen, last)
 		out = r.evalGroup(r.ruleAbs, t, out)
 	}
 	return out
@@ -185,6 +187,9 @@ func (r *rule) evalGroup(g *group, t int64, out []alert.Event) []alert.Event {
 		}
 	}
 	g.cursor = hi
+	if hi > h {
+		g.lastSeen = max(g.lastSeen, g.ts[hi-1])
+	}
 	var lo int
 	if r.count > 0 {
 		lo = max(h, hi-r.count)
@@ -224,11 +229,17 @@ func (r *rule) step(g *group, t int64, w *window, absentOnly bool, out []alert.E
 		case clauseCond:
 			on = !absentOnly && c.cond(w)
 		case clauseAbsent:
-			// Absent: no sample in [t-d, t). Before the group's first
-			// sample, the rule's first known time stands in for it.
-			if g.lastSeen != none {
+			// Absent: no sample in [t-d, t). Samples at or after t do not
+			// count (they are buffered for later windows). A group of a
+			// grouped rule begins with its first sample; the rule-level
+			// group and an ungrouped rule's group watch the rule from its
+			// first known time.
+			switch {
+			case g.lastSeen != none:
 				on = g.lastSeen < t-c.absent
-			} else {
+			case len(r.groupBy) > 0 && g != r.ruleAbs:
+				on = false
+			default:
 				on = r.start <= t-c.absent
 			}
 		case clausePattern:

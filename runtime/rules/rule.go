@@ -280,7 +280,10 @@ type group struct {
 	flags []uint8
 	// cursor is the index of the first buffered sample not yet applied to
 	// the pattern state.
-	cursor   int
+	cursor int
+	// lastSeen is the newest sample time before the last evaluated window
+	// end (none before the group's first sample): samples buffered for
+	// later windows must not hide an absence at an earlier window end.
 	lastSeen int64
 	pend     []int64 // per pattern: oldest first event not yet followed
 	st       state
@@ -354,9 +357,6 @@ func (g *group) insert(ts int64, vals []float64, flags uint8, hasFlags bool) {
 			copy(g.flags[pos+1:], g.flags[pos:n])
 			g.flags[pos] = flags
 		}
-	}
-	if ts > g.lastSeen {
-		g.lastSeen = ts
 	}
 }
 

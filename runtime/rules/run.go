@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -197,6 +198,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			if err := e.Save(); err != nil {
 				return err
 			}
+			e.logStopped()
 			if haveLast {
 				cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 				defer cancel()
@@ -254,4 +256,21 @@ func (e *Engine) publish(ctx context.Context) error {
 		p.Published = true
 	}
 	return nil
+}
+
+// logStopped logs the engine's counters when Run stops: samples evaluated
+// and samples dropped as late (behind a rule's watermark) over all rules,
+// and the rules that dropped any, so that an operator sees when the
+// lateness is too small for how late samples reach the engine.
+func (e *Engine) logStopped() {
+	var samples, late uint64
+	var lateRules []string
+	for _, s := range e.Stats() {
+		samples += s.Samples
+		late += s.Late
+		if s.Late > 0 {
+			lateRules = append(lateRules, s.Rule)
+		}
+	}
+	e.log.Info("rule engine stopped", "rules", len(e.rules), "samples", samples, "late", late, "late_rules", strings.Join(lateRules, ","))
 }
