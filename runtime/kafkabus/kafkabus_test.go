@@ -307,3 +307,35 @@ func TestOpenErrors(t *testing.T) {
 	}
 	_ = fmt.Sprint
 }
+
+// TestProxyCutsOffOneClient: the tests' proxy cuts off the clients of one
+// client id (their publishes fail) while the others carry on, and lets
+// them back in.
+func TestProxyCutsOffOneClient(t *testing.T) {
+	b, proxy := kafkatest.StartBehindProxy(t, 2, "recon.samples")
+	cut := open(t, b, "recon.samples", Options{ClientID: "collector-1", WriteTimeout: 300 * time.Millisecond})
+	other := open(t, b, "recon.samples", Options{ClientID: "archiver"})
+	rec := batch("gen", 0, 10)
+	defer rec.Release()
+	publish := func(tp *Topic) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		return tp.Publish(ctx, "", rec)
+	}
+	for _, tp := range []*Topic{cut, other} {
+		if err := publish(tp); err != nil {
+			t.Fatalf("publish through the proxy: %v", err)
+		}
+	}
+	proxy.Cut("collector")
+	if err := publish(cut); err == nil {
+		t.Fatal("a client cut off by the proxy could still publish")
+	}
+	if err := publish(other); err != nil {
+		t.Fatalf("a client not cut off failed: %v", err)
+	}
+	proxy.Restore("collector")
+	if err := publish(cut); err != nil {
+		t.Fatalf("publish after the cut ended: %v", err)
+	}
+}

@@ -5,6 +5,7 @@ package kafkatest
 import (
 	"bufio"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -82,9 +83,33 @@ type Broker struct {
 // killed when the test ends.
 func Start(t testing.TB, partitions int, topics ...string) *Broker {
 	t.Helper()
+	b, _ := start(t, partitions, "", topics)
+	return b
+}
+
+// StartBehindProxy starts a broker that clients reach only through a
+// loopback TCP proxy the test controls (Proxy.Cut): Broker.Addrs is the
+// proxy's address, which the broker also gives clients as its own.
+func StartBehindProxy(t testing.TB, partitions int, topics ...string) (*Broker, *Proxy) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, backend := start(t, partitions, ln.Addr().String(), topics)
+	p := newProxy(ln, backend)
+	t.Cleanup(p.close)
+	return b, p
+}
+
+func start(t testing.TB, partitions int, advertise string, topics []string) (*Broker, string) {
+	t.Helper()
 	args := []string{"-partitions", fmt.Sprint(partitions)}
 	if len(topics) > 0 {
 		args = append(args, "-topics", strings.Join(topics, ","))
+	}
+	if advertise != "" {
+		args = append(args, "-advertise", advertise)
 	}
 	cmd := exec.Command(binary(t), args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -110,17 +135,22 @@ func Start(t testing.TB, partitions int, topics ...string) *Broker {
 		}
 		close(line)
 	}()
+	var backend string
 	select {
 	case l := <-line:
 		addrs, ok := strings.CutPrefix(l, "listening ")
 		if !ok {
 			t.Fatalf("kfake said %q", l)
 		}
+		addrs, backend, _ = strings.Cut(addrs, " backend ")
 		b.Addrs = strings.Split(addrs, ",")
 	case <-time.After(30 * time.Second):
 		t.Fatal("kfake did not start within 30s")
 	}
-	return b
+	if advertise != "" && backend == "" {
+		t.Fatal("kfake did not say where it listens behind the proxy")
+	}
+	return b, backend
 }
 
 // Pause stops the broker process (SIGSTOP): connections hang, nothing is
