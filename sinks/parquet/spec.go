@@ -29,7 +29,7 @@ const (
 // Defaults of the parquet sink.
 const (
 	DefaultPath             = "archive"
-	DefaultFlushRows        = 1_000_000
+	DefaultFlushRows        = 262_144
 	DefaultFlushInterval    = 10 * time.Second
 	DefaultCompressionLevel = 3
 	DefaultCompactLevel     = 19
