@@ -96,7 +96,6 @@ type Topic struct {
 	dialer *kafka.Dialer
 	log    *slog.Logger
 	stats  Stats
-	buf    bytes.Buffer
 	split  sourceSplitter
 	parts  []part
 }
@@ -337,6 +336,10 @@ func (t *Topic) encode(msgs []kafka.Message, key string, rec arrow.RecordBatch) 
 	return t.encodeFit(msgs, key, rec)
 }
 
+// ipcOverhead bounds what an IPC stream of one batch adds to its buffers:
+// the schema message, the batch metadata, padding and the end marker.
+const ipcOverhead = 4 << 10
+
 // bufferBytes is the size of rec's buffers (for a slice: of the buffers
 // it shares), about the size of its IPC encoding.
 func bufferBytes(rec arrow.RecordBatch) int64 {
@@ -361,15 +364,17 @@ func bufferBytes(rec arrow.RecordBatch) int64 {
 // encodeFit appends rec as one message, halving it while its encoding
 // exceeds MaxMessageBytes.
 func (t *Topic) encodeFit(msgs []kafka.Message, key string, rec arrow.RecordBatch) ([]kafka.Message, error) {
-	t.buf.Reset()
-	w := ipc.NewWriter(&t.buf, ipc.WithSchema(rec.Schema()), ipc.WithAllocator(memory.DefaultAllocator))
+	// The message value is written in place: a buffer sized for the
+	// batch's buffers plus the schema and batch metadata.
+	buf := bytes.NewBuffer(make([]byte, 0, min(bufferBytes(rec)+ipcOverhead, int64(t.opts.MaxMessageBytes)+ipcOverhead)))
+	w := ipc.NewWriter(buf, ipc.WithSchema(rec.Schema()), ipc.WithAllocator(memory.DefaultAllocator))
 	if err := w.Write(rec); err != nil {
 		return nil, fmt.Errorf("kafka: encode batch: %w", err)
 	}
 	if err := w.Close(); err != nil {
 		return nil, fmt.Errorf("kafka: encode batch: %w", err)
 	}
-	if t.buf.Len() > t.opts.MaxMessageBytes && rec.NumRows() > 1 {
+	if buf.Len() > t.opts.MaxMessageBytes && rec.NumRows() > 1 {
 		t.stats.Splits.Add(1)
 		half := rec.NumRows() / 2
 		first, second := rec.NewSlice(0, half), rec.NewSlice(half, rec.NumRows())
@@ -381,12 +386,12 @@ func (t *Topic) encodeFit(msgs []kafka.Message, key string, rec arrow.RecordBatc
 		}
 		return t.encodeFit(msgs, key, second)
 	}
-	if t.buf.Len() > t.opts.MaxMessageBytes {
-		return nil, fmt.Errorf("kafka: one row encodes to %d bytes, more than the %d-byte message limit", t.buf.Len(), t.opts.MaxMessageBytes)
+	if buf.Len() > t.opts.MaxMessageBytes {
+		return nil, fmt.Errorf("kafka: one row encodes to %d bytes, more than the %d-byte message limit", buf.Len(), t.opts.MaxMessageBytes)
 	}
 	return append(msgs, kafka.Message{
 		Key:   []byte(key),
-		Value: bytes.Clone(t.buf.Bytes()),
+		Value: buf.Bytes(),
 		Headers: []kafka.Header{
 			{Key: HeaderContentType, Value: []byte(ContentTypeArrow)},
 			{Key: HeaderSchema, Value: []byte(t.opts.SchemaVersion)},

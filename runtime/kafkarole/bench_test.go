@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -44,7 +45,9 @@ func benchBatch(source string, rows int, t0 time.Time) arrow.RecordBatch {
 // BenchmarkEndToEnd: batches accepted into a collector's journal →
 // forwarder → Kafka (kfake process, 4 partitions) → archiver group member →
 // durable Parquet files. One op is one 65,536-row batch; samples/s counts
-// rows archived (committed) per second of the whole run.
+// rows archived (committed) per second of the whole run; cpu-ns/sample is
+// the CPU time of this process (collector and archiver) per sample,
+// broker-cpu-ns/sample the broker process's.
 func BenchmarkEndToEnd(b *testing.B) {
 	for _, comp := range []string{"none", "lz4", "zstd"} {
 		b.Run("compression="+comp, func(b *testing.B) { benchEndToEnd(b, comp) })
@@ -94,6 +97,7 @@ func benchEndToEnd(b *testing.B, compression string) {
 	}
 	b.ResetTimer()
 	start := time.Now()
+	cpu0, bcpu0 := processCPU(b), brokerCPU(b, broker)
 	for i := 0; i < b.N; i++ {
 		rec := batches[i%len(batches)]
 		if err := j.Publish(ctx, fmt.Sprintf("web-%02d", i%len(batches)), rec); err != nil {
@@ -110,12 +114,32 @@ func benchEndToEnd(b *testing.B, compression string) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	elapsed := time.Since(start)
+	cpu, bcpu := processCPU(b)-cpu0, brokerCPU(b, broker)-bcpu0
 	b.StopTimer()
 	b.Logf("%d rows: in the journal after %v, acknowledged by Kafka after %v, archived after %v", want, published, forwarded, elapsed)
 	cs := c.Stats()
 	b.ReportMetric(float64(want)/elapsed.Seconds(), "samples/s")
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(want), "cpu-ns/sample")
+	b.ReportMetric(float64(bcpu.Nanoseconds())/float64(want), "broker-cpu-ns/sample")
 	b.ReportMetric(float64(cs.Bytes)/float64(cs.Rows), "msgB/sample")
 	b.ReportMetric(float64(cs.Bytes)/float64(cs.Rows)*compressionRatio(b, compression, batches[0]), "wireB/sample")
+}
+
+// processCPU is the CPU time (user + system) this process used so far.
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func brokerCPU(b *testing.B, br *kafkatest.Broker) time.Duration {
+	d, err := br.CPUTime()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return d
 }
 
 // compressionRatio is compressed/plain size of one message-sized piece

@@ -153,6 +153,31 @@ func start(t testing.TB, partitions int, advertise string, topics []string) (*Br
 	return b, backend
 }
 
+// CPUTime is the CPU time (user + system) the broker process used so far,
+// from /proc (Linux), for benchmarks.
+func (b *Broker) CPUTime() (time.Duration, error) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", b.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the command name (which may hold spaces) in ")": state
+	// is the 3rd field of the file, utime and stime the 14th and 15th.
+	_, rest, ok := strings.Cut(string(raw), ") ")
+	f := strings.Fields(rest)
+	if !ok || len(f) < 13 {
+		return 0, fmt.Errorf("unexpected /proc stat line %q", raw)
+	}
+	var utime, stime int64
+	if _, err := fmt.Sscan(f[11], &utime); err != nil {
+		return 0, err
+	}
+	if _, err := fmt.Sscan(f[12], &stime); err != nil {
+		return 0, err
+	}
+	const ticksPerSecond = 100 // USER_HZ on Linux
+	return time.Duration(utime+stime) * time.Second / ticksPerSecond, nil
+}
+
 // Pause stops the broker process (SIGSTOP): connections hang, nothing is
 // answered, and its in-memory data survives until Resume.
 func (b *Broker) Pause() error { return syscall.Kill(b.cmd.Process.Pid, syscall.SIGSTOP) }
