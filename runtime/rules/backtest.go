@@ -12,8 +12,10 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -62,7 +64,7 @@ func Backtest(ctx context.Context, opts BacktestOptions) (*BacktestResult, error
 	if err != nil {
 		return nil, err
 	}
-	rd := newArchiveReader(neededColumns(opts.Plan), opts.From.UnixNano(), opts.To.UnixNano())
+	rd := newArchiveReader(neededColumns(opts.Plan), rowFilters(opts.Plan), opts.From.UnixNano(), opts.To.UnixNano())
 	res := &BacktestResult{}
 	// One goroutine decodes Parquet while this one runs the engine; an hour
 	// partition ends with a nil record.
@@ -230,21 +232,121 @@ func neededColumns(p *plan.Plan) map[string]bool {
 	return need
 }
 
+// rowFilter is a string column whose value alone can rule a row out: every
+// rule requires one of want (by its routing or a `col == "literal"`
+// conjunct of its where), so a row with another value (or null) is read by
+// no rule and is dropped before its other columns are decoded.
+type rowFilter struct {
+	col  string
+	want map[string]bool
+}
+
+// rowFilters derives the plan's row filters. They are conservative: a
+// column gets one only when every rule constrains it.
+func rowFilters(p *plan.Plan) []rowFilter {
+	if len(p.Rules) == 0 {
+		return nil
+	}
+	sources, modules := map[string]bool{}, map[string]bool{}
+	bySources, byModules := true, true
+	eq := map[string]map[string]bool{} // column → the literals rules require; only columns every rule constrains
+	for i := range p.Rules {
+		r := &p.Rules[i]
+		for _, f := range r.From {
+			switch {
+			case f == "*":
+				bySources, byModules = false, false
+			case len(f) > len("module:") && strings.HasPrefix(f, "module:"):
+				bySources = false
+				modules[strings.TrimPrefix(f, "module:")] = true
+			default:
+				byModules = false
+				sources[f] = true
+			}
+		}
+		lits := map[string]string{}
+		whereEqualities(r.Where, lits)
+		if i == 0 {
+			for col, lit := range lits {
+				eq[col] = map[string]bool{lit: true}
+			}
+			continue
+		}
+		for col, m := range eq {
+			lit, ok := lits[col]
+			if !ok {
+				delete(eq, col) // this rule reads any value
+				continue
+			}
+			m[lit] = true
+		}
+	}
+	var out []rowFilter
+	if bySources {
+		out = append(out, rowFilter{col: sample.ColSource, want: sources})
+	} else if byModules {
+		out = append(out, rowFilter{col: sample.ColModule, want: modules})
+	}
+	cols := make([]string, 0, len(eq))
+	for col := range eq {
+		cols = append(cols, col)
+	}
+	sort.Strings(cols)
+	for _, col := range cols {
+		out = append(out, rowFilter{col: col, want: eq[col]})
+	}
+	return out
+}
+
+// whereEqualities collects the `col == "literal"` conjuncts of a where
+// condition (top-level `and` only) by column.
+func whereEqualities(e *plan.Expr, out map[string]string) {
+	if e == nil {
+		return
+	}
+	switch e.Op {
+	case "and":
+		for _, a := range e.Args {
+			whereEqualities(a, out)
+		}
+	case "==":
+		if len(e.Args) != 2 {
+			return
+		}
+		c, l := e.Args[0], e.Args[1]
+		if c.Op == "str" {
+			c, l = l, c
+		}
+		if c.Op == "col" && l.Op == "str" && stringCols[c.Name] != nil {
+			out[c.Name] = l.Str
+		}
+	}
+}
+
 // archiveReader turns archive row groups into sample.Schema records. Each
-// record gets fresh buffers, so records may outlive the next read.
+// record gets fresh buffers, so records may outlive the next read; columns
+// no rule reads share one immutable buffer of zeros.
 type archiveReader struct {
-	need      map[string]bool
-	from, to  int64
-	vals      []pq.Value
-	keep      []bool
-	width     map[string]int // bytes per value of each string column, last seen
+	need     map[string]bool
+	filters  []rowFilter
+	from, to int64
+	vals     []pq.Value
+	keep     []bool // per row of the row group: in range and wanted
+	all      bool   // every row of the row group is kept
+	tsAll    []int64
+	dictOK   []bool
+	zeros    []byte
+	pool     bufferPool
+	width    map[string]int // bytes per value of each string column, last seen
+	// samples counts the rows within the range, files and row groups
+	// those read (others were skipped by their partition or statistics).
 	samples   int64
 	files     int64
 	rowGroups int64
 }
 
-func newArchiveReader(need map[string]bool, from, to int64) *archiveReader {
-	return &archiveReader{need: need, from: from, to: to, vals: make([]pq.Value, 4096), width: map[string]int{}}
+func newArchiveReader(need map[string]bool, filters []rowFilter, from, to int64) *archiveReader {
+	return &archiveReader{need: need, filters: filters, from: from, to: to, vals: make([]pq.Value, 4096), width: map[string]int{}}
 }
 
 // readFile reads the file's row groups within the range and hands each as a
@@ -291,11 +393,9 @@ func (a *archiveReader) readFile(path string, emit func(arrow.RecordBatch) error
 		if err != nil {
 			return err
 		}
-		if rec.NumRows() == 0 {
-			rec.Release()
+		if rec == nil {
 			continue
 		}
-		a.samples += rec.NumRows()
 		if err := emit(rec); err != nil {
 			return err
 		}
@@ -354,14 +454,31 @@ func (a *archiveReader) eachValue(rg pq.RowGroup, col int, f func(v *pq.Value)) 
 	}
 }
 
-// bitmap is an Arrow validity bitmap under construction.
+// bitmap is an Arrow validity bitmap under construction; it stays
+// unallocated until the first null.
 type bitmap struct {
 	bits  []byte
+	n     int
 	nulls int
 }
 
-func (b *bitmap) append(i int, valid bool) {
-	if i%8 == 0 {
+func (b *bitmap) append(valid bool) {
+	i := b.n
+	b.n++
+	if b.bits == nil {
+		if valid {
+			return
+		}
+		// The first null: every row before it was valid.
+		b.bits = make([]byte, i/8+1)
+		for k := range b.bits[:i/8] {
+			b.bits[k] = 0xff
+		}
+		for k := i &^ 7; k < i; k++ {
+			b.bits[k/8] |= 1 << (k % 8)
+		}
+	}
+	if i/8 >= len(b.bits) {
 		b.bits = append(b.bits, 0)
 	}
 	if valid {
@@ -378,12 +495,13 @@ func (b *bitmap) buffer() *memory.Buffer {
 	return memory.NewBufferBytes(b.bits)
 }
 
-// readRowGroup builds the record of the rows of rg inside the range; columns
-// no rule reads are empty (or null).
+// readRowGroup builds the record of the rows of rg inside the range that a
+// rule may read (nil when there are none); columns no rule reads are empty
+// (or null).
 func (a *archiveReader) readRowGroup(rg pq.RowGroup, lookup func(...string) (int, error), tsCol int) (arrow.RecordBatch, error) {
 	n := int(rg.NumRows())
-	a.keep = a.keep[:0]
-	ts := make([]int64, 0, n)
+	a.keep, a.tsAll = a.keep[:0], a.tsAll[:0]
+	inRange := 0
 	if err := a.eachPage(rg, tsCol, pq.Int64, func(p pq.Page) error {
 		if p.NumNulls() > 0 {
 			return errors.New("null time")
@@ -393,9 +511,10 @@ func (a *archiveReader) readRowGroup(rg pq.RowGroup, lookup func(...string) (int
 			in := t >= a.from && t < a.to
 			a.keep = append(a.keep, in)
 			if in {
-				ts = append(ts, t)
+				inRange++
 			}
 		}
+		a.tsAll = append(a.tsAll, data.Int64()...)
 		return nil
 	}); err != nil {
 		return nil, fmt.Errorf("column ts: %w", err)
@@ -403,7 +522,27 @@ func (a *archiveReader) readRowGroup(rg pq.RowGroup, lookup func(...string) (int
 	if len(a.keep) != n {
 		return nil, fmt.Errorf("column ts has %d values for %d rows", len(a.keep), n)
 	}
-	kept := len(ts)
+	a.samples += int64(inRange)
+	for _, f := range a.filters {
+		if inRange == 0 {
+			break
+		}
+		var err error
+		if inRange, err = a.filterRows(rg, lookup, f); err != nil {
+			return nil, fmt.Errorf("column %s: %w", f.col, err)
+		}
+	}
+	if inRange == 0 {
+		return nil, nil
+	}
+	kept := inRange
+	a.all = kept == n
+	ts := arrow.Int64Traits.CastFromBytes(a.pool.Allocate(8 * kept))[:0]
+	for i, t := range a.tsAll {
+		if a.keep[i] {
+			ts = append(ts, t)
+		}
+	}
 	cols := make([]arrow.Array, sample.Schema.NumFields())
 	release := func() {
 		for _, c := range cols {
@@ -413,8 +552,7 @@ func (a *archiveReader) readRowGroup(rg pq.RowGroup, lookup func(...string) (int
 		}
 	}
 	fields := sample.Schema.Fields()
-	cols[sample.IdxTs] = array.MakeFromData(array.NewData(fields[sample.IdxTs].Type, kept,
-		[]*memory.Buffer{nil, memory.NewBufferBytes(arrow.Int64Traits.CastToBytes(ts))}, nil, 0, 0))
+	cols[sample.IdxTs] = a.array(fields[sample.IdxTs].Type, kept, 0, nil, arrow.Int64Traits.CastToBytes(ts))
 	for idx, f := range fields {
 		if idx == sample.IdxTs {
 			continue
@@ -423,7 +561,7 @@ func (a *archiveReader) readRowGroup(rg pq.RowGroup, lookup func(...string) (int
 		read := f.Name == sample.ColSource || f.Name == sample.ColModule || a.need[f.Name]
 		switch {
 		case !read:
-			cols[idx] = emptyColumn(f, kept)
+			cols[idx] = a.emptyColumn(f, kept)
 		case f.Name == sample.ColValue:
 			cols[idx], err = a.readDoubles(rg, lookup, kept)
 		case f.Name == sample.ColLabels:
@@ -445,20 +583,225 @@ func (a *archiveReader) readRowGroup(rg pq.RowGroup, lookup func(...string) (int
 	return rec, nil
 }
 
-// emptyColumn is a column of n nulls (nullable) or empty values.
-func emptyColumn(f arrow.Field, n int) arrow.Array {
-	if f.Type.ID() == arrow.MAP {
-		b := array.NewMapBuilderWithType(memory.DefaultAllocator, f.Type.(*arrow.MapType))
-		defer b.Release()
-		b.AppendEmptyValues(n)
-		return b.NewArray()
+// filterRows drops the kept rows whose value of f.col is not wanted and
+// returns how many remain kept.
+func (a *archiveReader) filterRows(rg pq.RowGroup, lookup func(...string) (int, error), f rowFilter) (int, error) {
+	col, err := lookup(f.col)
+	if err != nil {
+		return 0, err
 	}
-	if f.Nullable {
-		return array.MakeArrayOfNull(memory.DefaultAllocator, f.Type, n)
+	row, kept := 0, 0
+	err = a.eachPage(rg, col, pq.ByteArray, func(p pq.Page) error {
+		defs := p.DefinitionLevels()
+		pd := p.Data()
+		var idx []int32
+		var vdata []byte
+		var voffs []uint32
+		if d := p.Dictionary(); d != nil {
+			idx = pd.Int32()
+			dd := d.Page().Data()
+			vdata, voffs = dd.ByteArray()
+			if err := checkOffsets(vdata, voffs); err != nil {
+				return err
+			}
+			// Decide once per dictionary entry.
+			a.dictOK = a.dictOK[:0]
+			for j := 0; j+1 < len(voffs); j++ {
+				a.dictOK = append(a.dictOK, f.want[string(vdata[voffs[j]:voffs[j+1]])])
+			}
+		} else {
+			vdata, voffs = pd.ByteArray()
+			if err := checkOffsets(vdata, voffs); err != nil {
+				return err
+			}
+		}
+		n, k := int(p.NumValues()), 0
+		if idx != nil && p.NumNulls() == 0 && !slices.Contains(a.dictOK, false) {
+			// Every value of the page is wanted.
+			if row+n > len(a.keep) {
+				return errors.New("more values than rows")
+			}
+			for _, in := range a.keep[row : row+n] {
+				if in {
+					kept++
+				}
+			}
+			row += n
+			return nil
+		}
+		for i := 0; i < n; i, row = i+1, row+1 {
+			if row >= len(a.keep) {
+				return errors.New("more values than rows")
+			}
+			null := nullAt(defs, i)
+			if a.keep[row] {
+				var in bool
+				switch {
+				case null:
+				case idx != nil:
+					if k >= len(idx) || uint(idx[k]) >= uint(len(a.dictOK)) {
+						return errors.New("dictionary index out of range")
+					}
+					in = a.dictOK[idx[k]]
+				default:
+					if k+1 >= len(voffs) {
+						return errors.New("value out of range")
+					}
+					in = f.want[string(vdata[voffs[k]:voffs[k+1]])]
+				}
+				a.keep[row] = in
+				if in {
+					kept++
+				}
+			}
+			if !null {
+				k++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
 	}
-	offsets := make([]int32, n+1)
-	return array.NewStringData(array.NewData(f.Type, n,
-		[]*memory.Buffer{nil, memory.NewBufferBytes(arrow.Int32Traits.CastToBytes(offsets)), memory.NewBufferBytes(nil)}, nil, 0, 0))
+	if row != len(a.keep) {
+		return 0, fmt.Errorf("%d values for %d rows", row, len(a.keep))
+	}
+	return kept, nil
+}
+
+// checkOffsets checks that byte array offsets are in order and within data.
+func checkOffsets(data []byte, offs []uint32) error {
+	for j := 0; j+1 < len(offs); j++ {
+		if offs[j] > offs[j+1] {
+			return errors.New("value offsets out of order")
+		}
+	}
+	if len(offs) > 0 && int(offs[len(offs)-1]) > len(data) {
+		return errors.New("value out of range")
+	}
+	return nil
+}
+
+// array makes an array of n values over bufs (slices from a.pool, given
+// back to it when the last record using them is released) and validity.
+func (a *archiveReader) array(typ arrow.DataType, n, nulls int, validity *memory.Buffer, bufs ...[]byte) arrow.Array {
+	mb := make([]*memory.Buffer, 1, 1+len(bufs))
+	mb[0] = validity
+	for _, b := range bufs {
+		mb = append(mb, memory.NewBufferWithAllocator(b, &a.pool))
+	}
+	data := array.NewData(typ, n, mb, nil, nulls, 0)
+	for _, b := range mb[1:] {
+		b.Release() // the data holds them now
+	}
+	defer data.Release()
+	return array.MakeFromData(data)
+}
+
+// bufferPool recycles the column buffers of backtest records: the engine
+// copies what it keeps from a record, so once the record is released its
+// buffers can hold a later row group, and the decoder does not allocate
+// (and the runtime does not zero) ~50 bytes per sample anew. Allocate does
+// not zero what it returns: the reader overwrites all of it.
+type bufferPool struct {
+	mu    sync.Mutex
+	free  [][]byte
+	bytes int
+}
+
+// The pool keeps at most maxPooledBuffers buffers and maxPooledBytes bytes;
+// it hands out a buffer at most 4 times (plus 64 KiB) larger than asked.
+const (
+	maxPooledBuffers = 64
+	maxPooledBytes   = 512 << 20
+)
+
+func (p *bufferPool) Allocate(n int) []byte {
+	p.mu.Lock()
+	best := -1
+	for i, b := range p.free {
+		if cap(b) >= n && cap(b) <= 4*n+64<<10 && (best < 0 || cap(b) < cap(p.free[best])) {
+			best = i
+		}
+	}
+	if best < 0 {
+		p.mu.Unlock()
+		return make([]byte, n)
+	}
+	b := p.free[best]
+	last := len(p.free) - 1
+	p.free[best], p.free[last] = p.free[last], nil
+	p.free = p.free[:last]
+	p.bytes -= cap(b)
+	p.mu.Unlock()
+	return b[:n]
+}
+
+func (p *bufferPool) Reallocate(n int, b []byte) []byte {
+	if cap(b) >= n {
+		return b[:n]
+	}
+	nb := p.Allocate(n)
+	copy(nb, b)
+	p.Free(b)
+	return nb
+}
+
+func (p *bufferPool) Free(b []byte) {
+	if cap(b) == 0 {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.free) >= maxPooledBuffers || p.bytes+cap(b) > maxPooledBytes {
+		return
+	}
+	p.free = append(p.free, b[:0])
+	p.bytes += cap(b)
+}
+
+// zeroBytes returns n zero bytes, shared (never written) by every column no
+// rule reads.
+func (a *archiveReader) zeroBytes(n int) []byte {
+	if len(a.zeros) < n {
+		a.zeros = make([]byte, max(n, 2*len(a.zeros)))
+	}
+	return a.zeros[:n]
+}
+
+// emptyColumn is a column of n nulls (nullable) or empty values (strings,
+// maps), its buffers zeros shared with the other empty columns.
+func (a *archiveReader) emptyColumn(f arrow.Field, n int) arrow.Array {
+	offsets := memory.NewBufferBytes(a.zeroBytes(4 * (n + 1)))
+	empty := memory.NewBufferBytes(nil)
+	if mt, ok := f.Type.(*arrow.MapType); ok {
+		keys := array.NewData(mt.KeyType(), 0, []*memory.Buffer{nil, memory.NewBufferBytes(a.zeroBytes(4)), empty}, nil, 0, 0)
+		items := array.NewData(mt.ItemType(), 0, []*memory.Buffer{nil, memory.NewBufferBytes(a.zeroBytes(4)), empty}, nil, 0, 0)
+		entries := array.NewData(mt.Elem(), 0, []*memory.Buffer{nil}, []arrow.ArrayData{keys, items}, 0, 0)
+		data := array.NewData(mt, n, []*memory.Buffer{nil, offsets}, []arrow.ArrayData{entries}, 0, 0)
+		keys.Release()
+		items.Release()
+		entries.Release()
+		defer data.Release()
+		return array.MakeFromData(data)
+	}
+	if !f.Nullable {
+		data := array.NewData(f.Type, n, []*memory.Buffer{nil, offsets, empty}, nil, 0, 0)
+		defer data.Release()
+		return array.MakeFromData(data)
+	}
+	nulls := memory.NewBufferBytes(a.zeroBytes((n + 7) / 8))
+	switch f.Type.ID() {
+	case arrow.STRING:
+		data := array.NewData(f.Type, n, []*memory.Buffer{nulls, offsets, empty}, nil, n, 0)
+		defer data.Release()
+		return array.MakeFromData(data)
+	case arrow.FLOAT64:
+		data := array.NewData(f.Type, n, []*memory.Buffer{nulls, memory.NewBufferBytes(a.zeroBytes(8 * n))}, nil, n, 0)
+		defer data.Release()
+		return array.MakeFromData(data)
+	}
+	return array.MakeArrayOfNull(memory.DefaultAllocator, f.Type, n)
 }
 
 // eachPage calls f with every page of column col of rg, which must hold
@@ -497,12 +840,11 @@ func (a *archiveReader) readStrings(rg pq.RowGroup, lookup func(...string) (int,
 	if err != nil {
 		return nil, err
 	}
-	offsets := make([]int32, 1, kept+1)
-	data := make([]byte, 0, kept*a.width[name]+64)
+	offsets := append(arrow.Int32Traits.CastFromBytes(a.pool.Allocate(4 * (kept + 1)))[:0], 0)
+	data := a.pool.Allocate(kept*a.width[name] + 64)[:0]
 	var valid bitmap
-	row, out := 0, 0
+	row := 0
 	err = a.eachPage(rg, col, pq.ByteArray, func(p pq.Page) error {
-		defs := p.DefinitionLevels()
 		var vdata []byte
 		var voffs []uint32
 		var idx []int32
@@ -514,12 +856,77 @@ func (a *archiveReader) readStrings(rg pq.RowGroup, lookup func(...string) (int,
 		} else {
 			vdata, voffs = pd.ByteArray()
 		}
-		n, k := int(p.NumValues()), 0
+		if err := checkOffsets(vdata, voffs); err != nil {
+			return err
+		}
+		n := int(p.NumValues())
+		if row+n > len(a.keep) {
+			return errors.New("more values than rows")
+		}
+		// The loops append to locals: the closure's captured slices live
+		// on the heap, and storing to them per row costs write barriers.
+		d, o := data, offsets
+		defer func() { data, offsets = d, o }()
+		if p.NumNulls() == 0 && (idx != nil || a.all) {
+			keep := a.keep[row : row+n]
+			row += n
+			if idx == nil {
+				// Plain values, every row kept: one block copy.
+				if len(voffs) < n+1 {
+					return errors.New("fewer values than rows")
+				}
+				base := int32(len(d)) - int32(voffs[0])
+				d = append(d, vdata[voffs[0]:voffs[n]]...)
+				for _, off := range voffs[1 : n+1] {
+					o = append(o, base+int32(off))
+				}
+				return nil
+			}
+			if len(idx) < n {
+				return errors.New("fewer dictionary indexes than values")
+			}
+			// Check the indexes and size the buffer first: one allocation.
+			nd, size := uint(len(voffs)-1), 0
+			for i, j := range idx[:n] {
+				if uint(j) >= nd {
+					return errors.New("dictionary index out of range")
+				}
+				if keep[i] {
+					size += int(voffs[j+1] - voffs[j])
+				}
+			}
+			d = slices.Grow(d, size)
+			// Rows come sorted by series, so a value repeats over long
+			// runs: write it once and double it, rather than one copy per
+			// row.
+			for i := 0; i < n; {
+				if !keep[i] {
+					i++
+					continue
+				}
+				j := idx[i]
+				r := i + 1
+				for r < n && idx[r] == j && keep[r] {
+					r++
+				}
+				v := vdata[voffs[j]:voffs[j+1]]
+				start, w := len(d), len(v)
+				end := start + w*(r-i)
+				d = d[:end]
+				for filled := start + copy(d[start:end], v); filled < end; {
+					filled += copy(d[filled:end], d[start:filled])
+				}
+				for k := 1; k <= r-i; k++ {
+					o = append(o, int32(start+k*w))
+				}
+				i = r
+			}
+			return nil
+		}
+		defs := p.DefinitionLevels()
+		k := 0
 		for i := 0; i < n; i, row = i+1, row+1 {
 			null := nullAt(defs, i)
-			if row >= len(a.keep) {
-				return errors.New("more values than rows")
-			}
 			if a.keep[row] {
 				if !null {
 					j := k
@@ -529,14 +936,13 @@ func (a *archiveReader) readStrings(rg pq.RowGroup, lookup func(...string) (int,
 						}
 						j = int(idx[k])
 					}
-					if j < 0 || j+1 >= len(voffs) || voffs[j] > voffs[j+1] || int(voffs[j+1]) > len(vdata) {
+					if j < 0 || j+1 >= len(voffs) {
 						return errors.New("value out of range")
 					}
-					data = append(data, vdata[voffs[j]:voffs[j+1]]...)
+					d = append(d, vdata[voffs[j]:voffs[j+1]]...)
 				}
-				offsets = append(offsets, int32(len(data)))
-				valid.append(out, !null)
-				out++
+				o = append(o, int32(len(d)))
+				valid.append(!null)
 			}
 			if !null {
 				k++
@@ -550,12 +956,11 @@ func (a *archiveReader) readStrings(rg pq.RowGroup, lookup func(...string) (int,
 	if len(data) > math.MaxInt32 {
 		return nil, fmt.Errorf("row group holds more than 2 GiB of strings")
 	}
+	out := len(offsets) - 1
 	if out > 0 {
 		a.width[name] = len(data)/out + 1 // sizes the next row group's buffer
 	}
-	return array.NewStringData(array.NewData(arrow.BinaryTypes.String, out,
-		[]*memory.Buffer{valid.buffer(), memory.NewBufferBytes(arrow.Int32Traits.CastToBytes(offsets)), memory.NewBufferBytes(data)},
-		nil, valid.nulls, 0)), nil
+	return a.array(arrow.BinaryTypes.String, out, valid.nulls, valid.buffer(), arrow.Int32Traits.CastToBytes(offsets), data), nil
 }
 
 func (a *archiveReader) readDoubles(rg pq.RowGroup, lookup func(...string) (int, error), kept int) (arrow.Array, error) {
@@ -563,17 +968,29 @@ func (a *archiveReader) readDoubles(rg pq.RowGroup, lookup func(...string) (int,
 	if err != nil {
 		return nil, err
 	}
-	vals := make([]float64, 0, kept)
+	vals := arrow.Float64Traits.CastFromBytes(a.pool.Allocate(8 * kept))[:0]
 	var valid bitmap
 	row := 0
 	err = a.eachPage(rg, col, pq.Double, func(p pq.Page) error {
-		defs := p.DefinitionLevels()
 		pd := p.Data()
 		src := pd.Double()
-		n, k := int(p.NumValues()), 0
+		n := int(p.NumValues())
+		if row+n > len(a.keep) {
+			return errors.New("more values than rows")
+		}
+		if a.all && p.NumNulls() == 0 {
+			if len(src) < n {
+				return errors.New("fewer values than rows")
+			}
+			vals = append(vals, src[:n]...)
+			row += n
+			return nil
+		}
+		defs := p.DefinitionLevels()
+		k := 0
 		for i := 0; i < n; i, row = i+1, row+1 {
 			null := nullAt(defs, i)
-			if row >= len(a.keep) || (!null && k >= len(src)) {
+			if !null && k >= len(src) {
 				return errors.New("more values than rows")
 			}
 			if a.keep[row] {
@@ -581,7 +998,7 @@ func (a *archiveReader) readDoubles(rg pq.RowGroup, lookup func(...string) (int,
 				if !null {
 					x = src[k]
 				}
-				valid.append(len(vals), !null)
+				valid.append(!null)
 				vals = append(vals, x)
 			}
 			if !null {
@@ -593,8 +1010,7 @@ func (a *archiveReader) readDoubles(rg pq.RowGroup, lookup func(...string) (int,
 	if err != nil {
 		return nil, err
 	}
-	return array.NewFloat64Data(array.NewData(arrow.PrimitiveTypes.Float64, len(vals),
-		[]*memory.Buffer{valid.buffer(), memory.NewBufferBytes(arrow.Float64Traits.CastToBytes(vals))}, nil, valid.nulls, 0)), nil
+	return a.array(arrow.PrimitiveTypes.Float64, len(vals), valid.nulls, valid.buffer(), arrow.Float64Traits.CastToBytes(vals)), nil
 }
 
 // readLabels rebuilds the labels map from its key and value leaf columns:

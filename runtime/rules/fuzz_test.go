@@ -8,6 +8,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	pq "github.com/parquet-go/parquet-go"
+	"github.com/reconmon/recon/plan"
 	"github.com/reconmon/recon/runtime/sample"
 )
 
@@ -93,7 +94,7 @@ func FuzzArchiveFile(f *testing.F) {
 		f.Fatal(err)
 	}
 	var got []string
-	err := newArchiveReader(need, 0, 1<<62).readFile(good, func(rec arrow.RecordBatch) error {
+	err := newArchiveReader(need, nil, 0, 1<<62).readFile(good, func(rec arrow.RecordBatch) error {
 		defer rec.Release()
 		for i := 0; i < int(rec.NumRows()); i++ {
 			got = append(got, rec.Column(sample.IdxSource).ValueStr(i)+"/"+rec.Column(sample.IdxMetric).ValueStr(i)+"="+rec.Column(sample.IdxValue).ValueStr(i))
@@ -103,6 +104,22 @@ func FuzzArchiveFile(f *testing.F) {
 	if err != nil || len(got) != 2 || got[0] != "web/duration=1.5" || got[1] != "web/code=(null)" {
 		f.Fatalf("reading a valid file: %v %q", err, got)
 	}
+	// With the row filters of a rule on web's durations, only that row.
+	eq := func(col, lit string) *plan.Expr {
+		return &plan.Expr{Op: "==", Args: []*plan.Expr{{Op: "col", Name: col}, {Op: "str", Str: lit}}}
+	}
+	filters := rowFilters(&plan.Plan{Rules: []plan.Rule{{From: []string{"web"}, Where: eq(sample.ColMetric, "duration")}}})
+	got = got[:0]
+	err = newArchiveReader(need, filters, 0, 1<<62).readFile(good, func(rec arrow.RecordBatch) error {
+		defer rec.Release()
+		for i := 0; i < int(rec.NumRows()); i++ {
+			got = append(got, rec.Column(sample.IdxSource).ValueStr(i)+"/"+rec.Column(sample.IdxMetric).ValueStr(i)+"="+rec.Column(sample.IdxValue).ValueStr(i))
+		}
+		return nil
+	})
+	if err != nil || len(got) != 1 || got[0] != "web/duration=1.5" {
+		f.Fatalf("reading a valid file with row filters: %v %q", err, got)
+	}
 	f.Add(buf.Bytes())
 	f.Add(buf.Bytes()[:buf.Len()/2])
 	f.Add([]byte("PAR1PAR1"))
@@ -111,15 +128,17 @@ func FuzzArchiveFile(f *testing.F) {
 		if err := os.WriteFile(path, data, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		rd := newArchiveReader(need, 0, 1<<62)
-		_ = rd.readFile(path, func(rec arrow.RecordBatch) error {
-			defer rec.Release()
-			for i := 0; i < int(rec.NumCols()); i++ {
-				if rec.Column(i).Len() != int(rec.NumRows()) {
-					t.Fatalf("column %d has %d rows, record %d", i, rec.Column(i).Len(), rec.NumRows())
+		for _, fs := range [][]rowFilter{nil, filters} {
+			rd := newArchiveReader(need, fs, 0, 1<<62)
+			_ = rd.readFile(path, func(rec arrow.RecordBatch) error {
+				defer rec.Release()
+				for i := 0; i < int(rec.NumCols()); i++ {
+					if rec.Column(i).Len() != int(rec.NumRows()) {
+						t.Fatalf("column %d has %d rows, record %d", i, rec.Column(i).Len(), rec.NumRows())
+					}
 				}
-			}
-			return nil
-		})
+				return nil
+			})
+		}
 	})
 }
