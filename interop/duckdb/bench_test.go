@@ -156,8 +156,9 @@ func parquetBytes(b *testing.B, dir string) int64 {
 //	RECON_BENCH_WORKLOAD=/tmp/reconbench/workload.parquet go test -run '^$' -bench Reference -benchtime 1x
 //
 // The archiver is fed 64k-row batches from memory, as the bus hands them
-// over, with the default settings (1M-row flushes, zstd 3), each range
-// fsynced and committed; compaction then rewrites each hour at zstd 19.
+// over, with the default settings (parquet.DefaultFlushRows, zstd
+// parquet.DefaultCompressionLevel), each range fsynced and committed;
+// compaction then rewrites each hour at parquet.DefaultCompactLevel.
 // DuckDB copies from an in-memory table of the same rows.
 func BenchmarkReferenceWorkload(b *testing.B) {
 	path := os.Getenv("RECON_BENCH_WORKLOAD")
