@@ -163,8 +163,15 @@ func setDefault[T comparable](v *T, def T) {
 }
 
 func (o *Options) writerConfig() writerConfig {
-	return writerConfig{CompressionLevel: o.CompressionLevel, RowGroupRows: o.RowGroupRows, PageBytes: pageBytes}
+	return writerConfig{CompressionLevel: o.CompressionLevel, RowGroupRows: o.RowGroupRows, PageBytes: pageBytes, Window: liveWindow}
 }
+
+// liveWindow is the zstd window of the files written as rows arrive: 1 MiB
+// instead of the encoder's 8 MiB (16 MiB of history per pooled encoder, one
+// per column worker) measured 0.1 % bigger files on the reference workload
+// (2.935 vs 2.932 B/sample) for ~28 MiB less heap; compaction rewrites the
+// files with the full window.
+const liveWindow = 1 << 20
 
 // pageBytes is the uncompressed size of a data page. Pages are compressed
 // one by one, so large pages give zstd more context: 8 MiB measured 15 %

@@ -15,6 +15,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	kzstd "github.com/klauspost/compress/zstd"
 	pq "github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/compress"
 	"github.com/parquet-go/parquet-go/compress/zstd"
 )
 
@@ -41,6 +42,16 @@ type writerConfig struct {
 	// PageBytes is the uncompressed page size a column buffers before it
 	// compresses a page.
 	PageBytes int
+	// Window, when set, bounds the zstd window (a power of two); zero
+	// means the encoder's default.
+	Window int
+}
+
+func (c writerConfig) codec() compress.Codec {
+	if c.Window > 0 {
+		return newZstdCodec(c.CompressionLevel, c.Window)
+	}
+	return &zstd.Codec{Level: kzstd.EncoderLevelFromZstd(c.CompressionLevel)}
 }
 
 // encoder sorts the rows of a flush and writes them as Parquet, column by
@@ -87,7 +98,7 @@ func newEncoder(l *layout, cfg writerConfig) *encoder {
 func writerOptions(l *layout, cfg writerConfig) []pq.WriterOption {
 	return []pq.WriterOption{
 		l.schema,
-		pq.Compression(&zstd.Codec{Level: kzstd.EncoderLevelFromZstd(cfg.CompressionLevel)}),
+		pq.Compression(cfg.codec()),
 		pq.PageBufferSize(cfg.PageBytes),
 		pq.DataPageVersion(1),
 		pq.DataPageStatistics(false),
