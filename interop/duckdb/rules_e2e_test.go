@@ -25,32 +25,16 @@ import (
 	"github.com/reconmon/recon/sinks/webhook"
 )
 
-var (
-	reconcOnce sync.Once
-	reconcPath string
-	reconcErr  error
-)
-
-// reconcBinary builds cmd/reconc once per test binary.
-func reconcBinary(t *testing.T) string {
+// reconcBuild builds cmd/reconc into dir.
+func reconcBuild(t *testing.T, dir string) string {
 	t.Helper()
-	reconcOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "reconc-bin-")
-		if err != nil {
-			reconcErr = err
-			return
-		}
-		reconcPath = filepath.Join(dir, "reconc")
-		cmd := exec.Command("go", "build", "-o", reconcPath, "./cmd/reconc")
-		cmd.Dir = filepath.Join("..", "..")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			reconcErr = fmt.Errorf("go build ./cmd/reconc: %v\n%s", err, out)
-		}
-	})
-	if reconcErr != nil {
-		t.Fatal(reconcErr)
+	path := filepath.Join(dir, "reconc")
+	cmd := exec.Command("go", "build", "-o", path, "./cmd/reconc")
+	cmd.Dir = filepath.Join("..", "..")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/reconc: %v\n%s", err, out)
 	}
-	return reconcPath
+	return path
 }
 
 // rulesWebServer is the monitored web server: it answers after a delay the
@@ -252,7 +236,7 @@ rule web_health {
 	if err := os.WriteFile(planFile, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	reconc := reconcBinary(t)
+	reconc := reconcBuild(t, dir)
 	data := filepath.Join(dir, "data")
 	started := time.Now()
 	p := recondStart(t, planFile, data, recondFreePort(t))
