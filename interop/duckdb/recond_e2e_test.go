@@ -22,7 +22,9 @@ import (
 var (
 	recondOnce sync.Once
 	recondPath string
-	recondErr  error
+	// recondBinDir holds the binary built once for the package's tests.
+	recondBinDir string
+	recondErr    error
 )
 
 // recondBinary builds cmd/recond once per test binary.
@@ -34,6 +36,7 @@ func recondBinary(t *testing.T) string {
 			recondErr = err
 			return
 		}
+		recondBinDir = dir // removed by TestMain
 		recondPath = filepath.Join(dir, "recond")
 		cmd := exec.Command("go", "build", "-o", recondPath, "./cmd/recond")
 		cmd.Dir = filepath.Join("..", "..")
