@@ -42,8 +42,7 @@ type Options struct {
 	StopTimeout time.Duration
 
 	// fault, when set by tests, is called at each step of a write with the
-	// step's name; a test simulates a crash there (runtime.Goexit): the
-	// archiver then stops where it is and Run returns errWriterGone.
+	// step's name; a test simulates a crash there (runtime.Goexit).
 	fault func(step string)
 }
 
@@ -83,11 +82,6 @@ type Archiver struct {
 	// when it stopped; the same range is rewritten under the same names.
 	replay map[int32]rangeIntent
 	rows   int
-	// job is the flush being written off the Run goroutine, nil when none.
-	job *flushJob
-	// dead is set when a job's goroutine ended without a result (a test's
-	// fault hook): Run then stops where it is, as a crash would.
-	dead bool
 
 	mu     sync.Mutex
 	stats  Stats
@@ -191,12 +185,9 @@ func (a *Archiver) Stats() Stats {
 
 // Run archives batches until ctx ends, then writes out what it holds
 // (bounded by StopTimeout) and returns nil. It returns an error only when
-// the consumer fails. A flush is written by a goroutine of its own while Run
-// fetches the rows of the next one (one flush in flight; Run commits it once
-// its files are durable). An archive that cannot be opened or written is
-// logged (naming the path) and retried with backoff; the rows stay
-// uncommitted in the bus meanwhile, and archiving resumes when the archive
-// is usable again.
+// the consumer fails. An archive that cannot be opened or written is logged
+// (naming the path) and retried with backoff; the rows stay uncommitted in
+// the bus meanwhile, and archiving resumes when the archive is usable again.
 func (a *Archiver) Run(ctx context.Context) error {
 	defer a.releaseAll()
 	for delay := a.opts.RetryMin; ; delay = min(2*delay, a.opts.RetryMax) {
@@ -223,19 +214,13 @@ func (a *Archiver) Run(ctx context.Context) error {
 		defer func() { cancel(); wg.Wait() }()
 	}
 	for {
-		if a.job != nil && a.job.ended() {
-			if err := a.finishJob(ctx); err != nil {
-				return a.stop(ctx)
-			}
-		}
 		fetchCtx, cancel := a.fetchContext(ctx)
 		m, err := a.opts.Consumer.Fetch(fetchCtx)
-		interrupted := fetchCtx.Err() != nil // a flush is due or the job ended
 		cancel()
 		switch {
 		case ctx.Err() != nil:
 			return a.stop(ctx)
-		case err != nil && interrupted:
+		case errors.Is(err, context.DeadlineExceeded):
 			if err := a.flushDue(ctx); err != nil {
 				return a.stop(ctx)
 			}
@@ -250,9 +235,7 @@ func (a *Archiver) Run(ctx context.Context) error {
 	}
 }
 
-// fetchContext bounds a Fetch by the time the oldest pending row is due,
-// and ends it when the flush in flight is written, so that Run commits it
-// at once.
+// fetchContext bounds a Fetch by the time the oldest pending row is due.
 func (a *Archiver) fetchContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	var deadline time.Time
 	for _, part := range a.flushable() { // a replayed range waits for its end
@@ -260,31 +243,17 @@ func (a *Archiver) fetchContext(ctx context.Context) (context.Context, context.C
 			deadline = due
 		}
 	}
-	fctx, cancel := ctx, context.CancelFunc(func() {})
-	if !deadline.IsZero() {
-		fctx, cancel = context.WithTimeout(ctx, deadline.Sub(a.opts.Now()))
+	if deadline.IsZero() {
+		return ctx, func() {}
 	}
-	if a.job == nil {
-		return fctx, cancel
-	}
-	fctx, cancelJob := context.WithCancel(fctx)
-	stop := context.AfterFunc(a.job.done, cancelJob)
-	return fctx, func() { stop(); cancelJob(); cancel() }
+	return context.WithTimeout(ctx, deadline.Sub(a.opts.Now()))
 }
 
 func (a *Archiver) oldestPending() time.Time {
 	var t time.Time
-	note := func(p *pending) {
+	for _, p := range a.parts {
 		if t.IsZero() || p.since.Before(t) {
 			t = p.since
-		}
-	}
-	for _, p := range a.parts {
-		note(p)
-	}
-	if a.job != nil {
-		for _, p := range a.job.pend {
-			note(p)
 		}
 	}
 	return t
@@ -465,149 +434,20 @@ func (a *Archiver) flushDue(ctx context.Context) error {
 	return a.flush(ctx, due)
 }
 
-// flushJob is one flush: the ranges of some partitions, taken out of the
-// pending set and written (intent, then files) by a goroutine of their own
-// while Run keeps fetching the next rows. Run commits the ranges once they
-// are durable; one job is in flight at a time, so commits keep bus order.
-type flushJob struct {
-	parts []int32
-	pend  []*pending
-	// written counts the leading ranges whose files are durable.
-	written int
-	files   []int64 // per range
-	bytes   []int64
-	err     error // set before done closes
-	// done is closed when the job's goroutine ends.
-	done   context.Context
-	finish context.CancelFunc
-}
-
-func (j *flushJob) ended() bool { return j.done.Err() != nil }
-
-func (j *flushJob) rows() int {
-	n := 0
-	for _, p := range j.pend {
-		n += p.rows
-	}
-	return n
-}
-
-// errWriterGone is what Run returns when a job's goroutine ended without a
-// result, which only a test's fault hook (simulating a crash) does.
-var errWriterGone = errors.New("archive writer ended without a result")
-
-// flush hands parts over to be written, once the job in flight (if any) is
-// written and committed. It returns an error only when ctx ends or the
-// writer is gone; the rows then stay in the bus.
+// flush writes and commits parts, retrying with backoff until it succeeds
+// or ctx ends (then it returns ctx's error and keeps the rows pending).
 func (a *Archiver) flush(ctx context.Context, parts []int32) error {
-	if err := a.finishJob(ctx); err != nil {
-		return err
-	}
-	j := a.takeJob(parts)
-	if j == nil {
-		return nil
-	}
-	a.job = j
-	go a.runJob(ctx, j)
-	return nil
-}
-
-// takeJob moves the pending ranges of parts into a new job.
-func (a *Archiver) takeJob(parts []int32) *flushJob {
-	j := &flushJob{}
-	for _, part := range parts {
-		p := a.parts[part]
-		if p == nil {
-			continue
-		}
-		j.parts = append(j.parts, part)
-		j.pend = append(j.pend, p)
-		a.rows -= p.rows
-		delete(a.parts, part)
-		delete(a.replay, part)
-	}
-	if len(j.parts) == 0 {
-		return nil
-	}
-	j.files = make([]int64, len(j.parts))
-	j.bytes = make([]int64, len(j.parts))
-	j.done, j.finish = context.WithCancel(context.Background())
-	return j
-}
-
-// runJob writes the files of j, retrying with backoff until they are
-// durable or ctx ends.
-func (a *Archiver) runJob(ctx context.Context, j *flushJob) {
-	j.err = errWriterGone // replaced below unless the goroutine ends early
-	defer j.finish()
 	delay := a.opts.RetryMin
 	for {
-		err := a.writeJob(j)
+		err := a.flushOnce(ctx, parts)
 		if err == nil {
-			j.err = nil
-			return
-		}
-		if ctx.Err() != nil {
-			j.err = ctx.Err() // stop makes one more attempt
-			return
-		}
-		a.noteError(err)
-		a.log.Error("archive write failed; retrying, its rows stay in the bus until written", "err", err, "retry_in", delay)
-		select {
-		case <-ctx.Done():
-			j.err = ctx.Err()
-			return
-		case <-time.After(delay):
-		}
-		delay = min(2*delay, a.opts.RetryMax)
-	}
-}
-
-// writeJob makes the ranges of j not yet written durable, in order.
-func (a *Archiver) writeJob(j *flushJob) error {
-	for ; j.written < len(j.parts); j.written++ {
-		files, bytes, err := a.writeRange(j.parts[j.written], j.pend[j.written])
-		if err != nil {
-			return err
-		}
-		j.files[j.written], j.bytes[j.written] = files, bytes
-	}
-	return nil
-}
-
-// finishJob waits for the job in flight and commits it. It returns ctx's
-// error (or errWriterGone) when the job could not be committed; the job then
-// stays for stop.
-func (a *Archiver) finishJob(ctx context.Context) error {
-	j := a.job
-	if j == nil {
-		return nil
-	}
-	select {
-	case <-j.done.Done():
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	if errors.Is(j.err, errWriterGone) {
-		a.dead = true
-		return j.err
-	}
-	if j.err != nil {
-		return j.err
-	}
-	delay := a.opts.RetryMin
-	for {
-		err := a.commitJob(ctx, j)
-		if err == nil {
-			a.job = nil
-			a.notePending()
 			return nil
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		a.noteError(err)
-		a.log.Error("commit failed; retrying, the files are written and a restart rewrites the same ones", "err", err, "retry_in", delay)
+		a.log.Error("archive write failed; retrying, its rows stay in the bus until written", "err", err, "retry_in", delay)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -617,42 +457,32 @@ func (a *Archiver) finishJob(ctx context.Context) error {
 	}
 }
 
-// commitJob commits the written ranges of j that are not committed yet, in
-// order, and releases their rows.
-func (a *Archiver) commitJob(ctx context.Context, j *flushJob) error {
-	for len(j.parts) > 0 {
-		part, p := j.parts[0], j.pend[0]
-		if err := a.opts.Consumer.Commit(ctx, p.lastMsg); err != nil {
-			return fmt.Errorf("commit partition %d offset %d: %w", part, p.last, err)
+func (a *Archiver) flushOnce(ctx context.Context, parts []int32) error {
+	for _, part := range parts {
+		p := a.parts[part]
+		if p == nil {
+			continue
 		}
-		a.step("committed")
-		if err := removeDurable(a.root, intentName(part)); err != nil {
-			// The range is archived and committed; a stale intent is
-			// discarded on the next start.
-			a.log.Warn("remove intent", "err", err)
+		if err := a.writeRange(ctx, part, p); err != nil {
+			return err
 		}
-		a.mu.Lock()
-		a.stats.RowsWritten += int64(p.rows)
-		a.stats.FilesWritten += j.files[0]
-		a.stats.BytesWritten += j.bytes[0]
-		a.stats.Flushes++
-		a.stats.LastFlushAt = a.opts.Now()
-		a.mu.Unlock()
+		a.rows -= p.rows
 		for _, b := range p.batches {
 			b.Release()
 		}
-		j.parts, j.pend, j.files, j.bytes = j.parts[1:], j.pend[1:], j.files[1:], j.bytes[1:]
-		j.written--
+		delete(a.parts, part)
+		delete(a.replay, part)
 	}
+	a.notePending()
 	return nil
 }
 
-// writeRange makes the range of p durable: intent → files (temp, fsync,
-// rename, fsync dir). The intent stays until the range is committed.
-func (a *Archiver) writeRange(part int32, p *pending) (files, bytes int64, err error) {
+// writeRange makes the range of p durable and commits it: intent → files
+// (temp, fsync, rename, fsync dir) → commit → intent removed.
+func (a *Archiver) writeRange(ctx context.Context, part int32, p *pending) error {
 	lock, err := lockDir(a.root)
 	if err != nil {
-		return 0, 0, err
+		return err
 	}
 	defer lock.unlock()
 
@@ -661,26 +491,43 @@ func (a *Archiver) writeRange(part int32, p *pending) (files, bytes int64, err e
 		return json.NewEncoder(w).Encode(it)
 	})
 	if err != nil {
-		return 0, 0, err
+		return err
 	}
 	a.step("intent")
+	var files, bytes int64
 	name := rangeFileName(part, p.first, p.last)
 	for _, g := range a.enc.plan(p.batches) {
 		dir := filepath.Join(a.root, partitionDir(g.hour))
 		if err := mkdirDurable(dir); err != nil {
-			return 0, 0, err
+			return err
 		}
 		n, err := writeAtomic(dir, name, func(w io.Writer) error {
 			return a.enc.writeFile(w, p.batches, g.refs)
 		})
 		if err != nil {
-			return 0, 0, err
+			return err
 		}
 		files++
 		bytes += n
 	}
 	a.step("renamed")
-	return files, bytes, nil
+	if err := a.opts.Consumer.Commit(ctx, p.lastMsg); err != nil {
+		return fmt.Errorf("commit partition %d offset %d: %w", part, p.last, err)
+	}
+	a.step("committed")
+	if err := removeDurable(a.root, intentName(part)); err != nil {
+		// The range is archived and committed; a stale intent is discarded
+		// on the next start.
+		a.log.Warn("remove intent", "err", err)
+	}
+	a.mu.Lock()
+	a.stats.RowsWritten += int64(p.rows)
+	a.stats.FilesWritten += files
+	a.stats.BytesWritten += bytes
+	a.stats.Flushes++
+	a.stats.LastFlushAt = a.opts.Now()
+	a.mu.Unlock()
+	return nil
 }
 
 func (a *Archiver) step(name string) {
@@ -706,32 +553,19 @@ func (a *Archiver) noteError(err error) {
 func (a *Archiver) notePending() {
 	oldest := a.oldestPending()
 	a.mu.Lock()
-	pending := a.rows
-	if a.job != nil {
-		pending += a.job.rows()
-	}
-	a.stats.PendingRows = int64(pending)
+	a.stats.PendingRows = int64(a.rows)
 	a.oldest = oldest
 	a.mu.Unlock()
 }
 
 // stop makes one attempt, bounded by StopTimeout, to write out what is
-// pending (the job in flight first); whatever fails stays uncommitted in the
-// bus for the next run.
+// pending; whatever fails stays uncommitted in the bus for the next run.
 func (a *Archiver) stop(ctx context.Context) error {
-	if a.dead {
-		return errWriterGone
+	if len(a.parts) == 0 {
+		return nil
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.opts.StopTimeout)
 	defer cancel()
-	if err := a.stopJob(sctx); err != nil {
-		if errors.Is(err, errWriterGone) {
-			return err
-		}
-		a.noteError(err)
-		a.log.Error("archive write at stop failed; the rows stay in the bus for the next run", "err", err)
-		return nil // later ranges must not be committed before this one
-	}
 	parts := make([]int32, 0, len(a.parts))
 	for part := range a.parts {
 		if it, ok := a.replay[part]; ok && a.parts[part].last < it.Last {
@@ -740,56 +574,19 @@ func (a *Archiver) stop(ctx context.Context) error {
 		parts = append(parts, part)
 	}
 	slices.Sort(parts)
-	if j := a.takeJob(parts); j != nil {
-		j.finish() // written here, on the Run goroutine
-		a.job = j
-		if j.err = a.writeJob(j); j.err == nil {
-			j.err = a.finishJob(sctx)
-		}
-		if j.err != nil {
-			a.noteError(j.err)
-			a.log.Error("archive write at stop failed; the rows stay in the bus for the next run", "err", j.err)
-		}
+	if err := a.flushOnce(sctx, parts); err != nil {
+		a.noteError(err)
+		a.log.Error("archive write at stop failed; the rows stay in the bus for the next run", "err", err)
 	}
 	return nil
 }
 
-// stopJob finishes the job in flight within sctx, making one more attempt
-// to write it if it was interrupted.
-func (a *Archiver) stopJob(sctx context.Context) error {
-	j := a.job
-	if j == nil {
-		return nil
-	}
-	<-j.done.Done()
-	if errors.Is(j.err, errWriterGone) {
-		a.dead = true
-		return j.err
-	}
-	if j.err != nil {
-		if j.err = a.writeJob(j); j.err != nil {
-			return j.err
-		}
-	}
-	return a.finishJob(sctx)
-}
-
 func (a *Archiver) releaseAll() {
-	release := func(p *pending) {
+	for part, p := range a.parts {
 		for _, b := range p.batches {
 			b.Release()
 		}
-	}
-	for part, p := range a.parts {
-		release(p)
 		delete(a.parts, part)
-	}
-	if a.job != nil {
-		<-a.job.done.Done()
-		for _, p := range a.job.pend {
-			release(p)
-		}
-		a.job = nil
 	}
 	a.rows = 0
 	a.notePending()
