@@ -3,8 +3,12 @@
 // archives them to Parquet, until SIGINT or SIGTERM stops it cleanly.
 //
 //	recond run plan.json|FILE.recon [--data DIR] [--listen ADDR] [--node NAME]
+//	           [--role all|collector|archiver|rules]
 //	           [--log-level debug|info|warn|error] [--log-format text|json] [--token-file F]
 //	recond version
+//
+// The scale-out roles run over the plan's kafka sink (docs/kafka.md); every
+// role serves /healthz and /metrics on --listen.
 package main
 
 import (

@@ -95,8 +95,15 @@ rule gen_flowing {
 	col := start("collector", "collector", listen)
 	all := []*kafkaProc{arch, rules, col}
 
+	// The archiver's counters move while it works: a first reading, then
+	// 50,000 more samples forwarded.
+	archivedSeries := `recond_samples_archived_total{table="samples"}`
+	kafkaWait(t, 60*time.Second, "the archiver's /metrics shows archived samples", func() bool {
+		return kafkaMetric(archListen, archivedSeries) > 0
+	}, all...)
+	early := kafkaMetric(archListen, archivedSeries)
 	kafkaWait(t, 60*time.Second, "the collector's /metrics shows forwarded samples", func() bool {
-		return kafkaMetric(listen, "recond_kafka_forwarder_rows_total") >= 50_000
+		return kafkaMetric(listen, "recond_kafka_forwarder_rows_total") >= early+50_000
 	}, all...)
 	col.stop(t)
 	m := kafkaStoppedLine.FindStringSubmatch(col.logText())
@@ -188,6 +195,9 @@ rule gen_flowing {
 		if v := kafkaMetric(c.addr, c.series); v < c.atLeast {
 			t.Errorf("%s /metrics: %s = %v, want at least %v", c.addr, c.series, v, c.atLeast)
 		}
+	}
+	if late := kafkaMetric(archListen, archivedSeries); late <= early {
+		t.Errorf("archiver /metrics: %s stayed at %v while %d more samples were archived", archivedSeries, early, accepted-int64(early))
 	}
 	for _, addr := range []string{archListen, rulesListen} {
 		resp, err := http.Get("http://" + addr + "/healthz")
