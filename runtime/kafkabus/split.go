@@ -35,9 +35,10 @@ type part struct {
 // split appends to parts one batch per source of rec, in the order the
 // sources first appear, each holding that source's rows in their order.
 // A batch of one source is returned as is; sources that each occupy one
-// run of rows become zero-copy slices; otherwise their rows are gathered
-// with Arrow's take kernel. A batch without the sample schema is one part
-// under fallback.
+// run of rows become zero-copy slices; otherwise the rows are gathered in
+// source order with Arrow's take kernel (one copy of the batch) and sliced
+// per source. A batch without the sample schema is one part under
+// fallback.
 func (s *sourceSplitter) split(parts []part, rec arrow.RecordBatch, fallback string) ([]part, error) {
 	src, ok := sourceColumn(rec)
 	if !ok || rec.NumRows() == 0 {
@@ -104,19 +105,16 @@ func (s *sourceSplitter) split(parts []part, rec arrow.RecordBatch, fallback str
 		s.idx[fill[g]] = int32(i)
 		fill[g]++
 	}
+	// One gather of the whole batch in source order, then a zero-copy
+	// slice per source: one kernel call per column, not one per source.
 	opts := compute.TakeOptions{BoundsCheck: false}
-	ctx := context.Background()
-	first := len(parts)
+	sorted, err := take(context.Background(), &opts, rec, s.idx[:n])
+	if err != nil {
+		return parts, fmt.Errorf("kafka: split batch by source: %w", err)
+	}
+	defer sorted.Release()
 	for g, k := range s.keys {
-		lo, hi := s.starts[g], fill[g]
-		sub, err := take(ctx, &opts, rec, s.idx[lo:hi])
-		if err != nil {
-			for _, p := range parts[first:] {
-				p.rec.Release()
-			}
-			return parts[:first], fmt.Errorf("kafka: split batch by source: %w", err)
-		}
-		parts = append(parts, part{key: k, rec: sub})
+		parts = append(parts, part{key: k, rec: sorted.NewSlice(int64(s.starts[g]), int64(fill[g]))})
 	}
 	return parts, nil
 }
