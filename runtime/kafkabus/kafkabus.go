@@ -340,25 +340,73 @@ func (t *Topic) encode(msgs []kafka.Message, key string, rec arrow.RecordBatch) 
 // the schema message, the batch metadata, padding and the end marker.
 const ipcOverhead = 4 << 10
 
-// bufferBytes is the size of rec's buffers (for a slice: of the buffers
-// it shares), about the size of its IPC encoding.
+// bufferBytes estimates the body of rec's IPC encoding: the bytes of its
+// buffers that its rows use (for a slice, its share of the parent's
+// buffers, which is what the IPC writer writes), without padding.
 func bufferBytes(rec arrow.RecordBatch) int64 {
 	var n int64
-	var add func(d arrow.ArrayData)
-	add = func(d arrow.ArrayData) {
-		for _, b := range d.Buffers() {
-			if b != nil {
-				n += int64(b.Len())
-			}
-		}
-		for _, c := range d.Children() {
-			add(c)
-		}
-	}
 	for _, c := range rec.Columns() {
-		add(c.Data())
+		n += dataBytes(c.Data(), int64(c.Data().Offset()), int64(c.Len()))
 	}
 	return n
+}
+
+// dataBytes is the size of rows [off, off+length) of d. Types other than
+// fixed width, 32-bit offset binary, lists, maps and structs count their
+// whole buffers.
+func dataBytes(d arrow.ArrayData, off, length int64) int64 {
+	bufs := d.Buffers()
+	n := int64(0)
+	if len(bufs) > 0 && bufs[0] != nil && d.NullN() > 0 {
+		n += (length + 7) / 8 // validity bitmap (not written without nulls)
+	}
+	switch t := d.DataType().(type) {
+	case arrow.FixedWidthDataType:
+		if len(bufs) > 1 && bufs[1] != nil {
+			n += (length*int64(t.BitWidth()) + 7) / 8
+		}
+		return n
+	case *arrow.StringType, *arrow.BinaryType:
+		offs, ok := int32Range(bufs, off, length)
+		if !ok {
+			break
+		}
+		return n + (length+1)*4 + int64(offs[1]-offs[0])
+	case *arrow.ListType, *arrow.MapType:
+		offs, ok := int32Range(bufs, off, length)
+		if !ok || len(d.Children()) != 1 {
+			break
+		}
+		child := d.Children()[0]
+		return n + (length+1)*4 + dataBytes(child, int64(child.Offset())+int64(offs[0]), int64(offs[1]-offs[0]))
+	case *arrow.StructType:
+		for _, c := range d.Children() {
+			n += dataBytes(c, int64(c.Offset())+off, length)
+		}
+		return n
+	}
+	for _, b := range bufs {
+		if b != nil {
+			n += int64(b.Len())
+		}
+	}
+	for _, c := range d.Children() {
+		n += dataBytes(c, int64(c.Offset()), int64(c.Len()))
+	}
+	return n
+}
+
+// int32Range returns the first and the end offset of rows [off,
+// off+length) from an offsets buffer (bufs[1]); false when it is short.
+func int32Range(bufs []*memory.Buffer, off, length int64) ([2]int32, bool) {
+	if len(bufs) < 2 || bufs[1] == nil {
+		return [2]int32{}, false
+	}
+	offs := arrow.Int32Traits.CastFromBytes(bufs[1].Bytes())
+	if off < 0 || off+length >= int64(len(offs)) {
+		return [2]int32{}, false
+	}
+	return [2]int32{offs[off], offs[off+length]}, true
 }
 
 // encodeFit appends rec as one message, halving it while its encoding

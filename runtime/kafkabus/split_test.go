@@ -242,3 +242,26 @@ func sourcesN(n int) []string {
 	}
 	return s
 }
+
+// TestBufferBytesOfSlices: the size estimate that decides how a batch is
+// cut into messages counts a slice's share of its parent's buffers (a
+// source's rows sliced out of a batch of many sources), and is close to
+// the IPC encoding.
+func TestBufferBytesOfSlices(t *testing.T) {
+	rec := batch("gen", 0, 8000)
+	defer rec.Release()
+	tp := Topic{opts: Options{MaxMessageBytes: DefaultMaxMessageBytes}}
+	for _, c := range []struct{ lo, hi int64 }{{0, 8000}, {0, 4000}, {4000, 8000}, {1000, 1100}} {
+		part := rec.NewSlice(c.lo, c.hi)
+		est := bufferBytes(part)
+		msgs, err := tp.encodeFit(nil, "gen", part)
+		part.Release()
+		if err != nil {
+			t.Fatal(err)
+		}
+		enc := int64(len(msgs[0].Value))
+		if est > enc || est < enc-ipcOverhead-enc/10 {
+			t.Errorf("rows %d..%d: estimate %d bytes, IPC encoding %d", c.lo, c.hi, est, enc)
+		}
+	}
+}
