@@ -107,7 +107,7 @@ var (
 	ruleLate      = prometheus.NewDesc("recond_rule_late_samples_total", "Samples that arrived behind a rule's watermark and were dropped.", []string{"rule"}, nil)
 	ruleGroups    = prometheus.NewDesc("recond_rule_groups", "Groups a rule holds state for.", []string{"rule"}, nil)
 	alertsSent    = prometheus.NewDesc("recond_alerts_published_total", "Alert events a notification sink accepted.", []string{"sink"}, nil)
-	alertsFailed  = prometheus.NewDesc("recond_alert_notify_failures_total", "Alert events a notification sink refused (retried from the outbox).", []string{"sink"}, nil)
+	alertsFailed  = prometheus.NewDesc("recond_alert_notify_failures_total", "Alert events a notification sink failed to deliver (logged).", []string{"sink"}, nil)
 	rulesRestarts = prometheus.NewDesc("recond_rules_interruptions_total", "Times the rule engine stopped on a bus error and resumed.", nil, nil)
 )
 
