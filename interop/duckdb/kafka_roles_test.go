@@ -201,7 +201,7 @@ func (c *kafkaCollector) spans(t *testing.T) []kafkaSpan {
 // process publishes its alerts to the alerts topic as JSON.
 func TestKafkaRolesExactlyOnce(t *testing.T) {
 	if testing.Short() {
-		t.Skip("multi-process Kafka test (about 90 s); run without -short (make test-kafka)")
+		t.Skip("multi-process Kafka test (about 50 s); run without -short (make test-kafka)")
 	}
 	kcat := kafkatest.Kcat(t)
 	broker, proxy := kafkatest.StartBehindProxy(t, 4, "recon.samples", "recon.alerts")
