@@ -312,6 +312,9 @@ type shard struct {
 	lkeys   *array.StringBuilder
 	lvals   *array.StringBuilder
 	rows    int
+	// dataLen is, per builder of strings(), the string bytes of the last
+	// batch cut: what reserve sets aside for the next one.
+	dataLen [10]int
 	oldest  int64 // wall time (Unix ns) of the first row of the open batch
 	members []ack // writers with rows in the open batch
 
@@ -353,10 +356,19 @@ func newShard(b *Batcher, i int) *shard {
 	return s
 }
 
-// reserve sizes the fixed-width builders for a full batch, so appending
-// does not reallocate them.
+// reserve sizes the builders for a full batch, so appending does not
+// reallocate them: the fixed-width ones for MaxRows, the string data for
+// as many bytes as the previous batch held (dataLen).
 func (s *shard) reserve() {
 	s.rb.Reserve(s.b.opts.MaxRows)
+	for i, b := range s.strings() {
+		b.ReserveData(s.dataLen[i])
+	}
+}
+
+// strings are the shard's string builders, in a fixed order.
+func (s *shard) strings() [10]*array.StringBuilder {
+	return [10]*array.StringBuilder{s.cols[0], s.cols[1], s.cols[2], s.cols[3], s.cols[4], s.metric, s.text, s.unit, s.lkeys, s.lvals}
 }
 
 func (s *shard) append(w *Writer, ts int64, r *sample.Row) {
@@ -416,6 +428,9 @@ func (s *shard) cutLocked(ctx context.Context) error {
 	if s.rows == 0 {
 		s.mu.Unlock()
 		return nil
+	}
+	for i, b := range s.strings() {
+		s.dataLen[i] = b.DataLen()
 	}
 	rec := s.rb.NewRecordBatch()
 	s.reserve()
