@@ -107,12 +107,18 @@ func browser(t *testing.T) context.Context {
 	}
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
-	tctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	// A backstop for the whole test; every step has its own, shorter bound.
+	tctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute)
 	t.Cleanup(func() {
 		cancelTimeout()
 		cancel() // closes the browser
 		cancelAlloc()
 	})
+	// The browser starts with the first Run on a context and lives as long
+	// as that context: start it here, not in a step that has a deadline.
+	if err := chromedp.Do(tctx); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
 	return tctx
 }
 
@@ -130,19 +136,43 @@ type pageState struct {
 		BucketNS int64  `json:"bucketNS"`
 		Live     int    `json:"live"`
 	} `json:"series"`
-	Marks         int    `json:"marks"`
-	ArchivedMarks int    `json:"archivedMarks"`
-	MarksDrawn    int    `json:"marksDrawn"`
-	Error         string `json:"error"`
+	Marks         int      `json:"marks"`
+	ArchivedMarks int      `json:"archivedMarks"`
+	MarksDrawn    int      `json:"marksDrawn"`
+	RulesDrawn    []string `json:"rulesDrawn"`
+	Error         string   `json:"error"`
+}
+
+// step bounds every action the tests ask of the browser: a page that
+// never loads or an element that never shows fails the test with what was
+// being done, instead of hanging it.
+const step = 15 * time.Second
+
+// do runs actions in the browser within step.
+func do(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	sctx, cancel := context.WithTimeout(ctx, step)
+	defer cancel()
+	if err := chromedp.Do(sctx, actions...); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// eval evaluates expr in the page within step.
+func eval[T any](t *testing.T, ctx context.Context, expr string) T {
+	t.Helper()
+	sctx, cancel := context.WithTimeout(ctx, step)
+	defer cancel()
+	v, err := chromedp.Run(sctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		t.Fatalf("evaluate %s: %v", expr, err)
+	}
+	return v
 }
 
 func state(t *testing.T, ctx context.Context) pageState {
 	t.Helper()
-	st, err := chromedp.Run(ctx, chromedp.Evaluate[pageState](`window.reconGraph.state()`))
-	if err != nil {
-		t.Fatalf("read the page's state: %v", err)
-	}
-	return st
+	return eval[pageState](t, ctx, `window.reconGraph.state()`)
 }
 
 // waitState polls the page until cond holds or the deadline passes.
@@ -212,9 +242,7 @@ func TestPageInBrowser(t *testing.T) {
 	open := func(from, to time.Time, points int) {
 		url := fmt.Sprintf("%s/#source=web&metric=duration&from=%d&to=%d&points=%d", srv.url, from.Unix(), to.Unix(), points)
 		// A blank page in between makes each range a fresh page load.
-		if err := chromedp.Do(ctx, chromedp.Navigate("about:blank"), chromedp.Navigate(url)); err != nil {
-			t.Fatalf("load the page: %v", err)
-		}
+		do(t, ctx, "load the page", chromedp.Navigate("about:blank"), chromedp.Navigate(url))
 	}
 
 	// One hour of 10 s samples, drawn at up to 1000 points: the 360 raw
@@ -239,30 +267,19 @@ func TestPageInBrowser(t *testing.T) {
 	}
 
 	// The catalog fills the picker.
-	options, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#source option").length`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if options != 2 {
+	if options := eval[int](t, ctx, `document.querySelectorAll("#source option").length`); options != 2 {
 		t.Errorf("source picker offers %d sources, want db and web", options)
 	}
 
 	// Live without the token: the clone is refused and the page says why.
-	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("live"))); err != nil {
-		t.Fatal(err)
-	}
+	do(t, ctx, "click live", chromedp.Click(chromedp.ID("live")))
 	st = waitState(t, ctx, 5*time.Second, "a clone without the token is refused", func(st pageState) bool { return st.Error != "" })
 	if st.Live != nil || !strings.Contains(st.Error, "token") {
 		t.Fatalf("live without a token: %+v, want an error about the token", st)
 	}
 
 	// With the token: a 1 s clone streams new points onto the chart.
-	if err := chromedp.Do(ctx,
-		chromedp.SetValue(chromedp.ID("token"), token),
-		chromedp.Click(chromedp.ID("live")),
-	); err != nil {
-		t.Fatal(err)
-	}
+	do(t, ctx, "enter the token and click live", chromedp.SetValue(chromedp.ID("token"), token), chromedp.Click(chromedp.ID("live")))
 	waitState(t, ctx, 5*time.Second, "the clone starts", func(st pageState) bool { return len(st.Live) == 1 })
 	st = waitState(t, ctx, 2*time.Second, "live points arrive", func(st pageState) bool {
 		return len(st.Series) == 1 && st.Series[0].Live >= 1
@@ -280,11 +297,7 @@ func TestPageInBrowser(t *testing.T) {
 		Fingerprint: alert.Fingerprint("web_slow", map[string]string{"target": "127.0.0.1"}), Since: now,
 	})
 	waitState(t, ctx, 5*time.Second, "the alert transition is marked on the chart", func(st pageState) bool { return st.MarksDrawn >= 1 })
-	listed, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#alerts tbody")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(listed, "web_slow") || !strings.Contains(listed, "critical") {
+	if listed := eval[string](t, ctx, `document.querySelector("#alerts tbody").textContent`); !strings.Contains(listed, "web_slow") || !strings.Contains(listed, "critical") {
 		t.Errorf("alert table shows %q, want web_slow critical", listed)
 	}
 
@@ -296,14 +309,10 @@ func TestPageInBrowser(t *testing.T) {
 		Fingerprint: alert.Fingerprint("db_slow", map[string]string{}), Since: start.Add(75 * time.Minute),
 	})
 	waitState(t, ctx, 5*time.Second, "the second transition arrives", func(st pageState) bool { return st.Marks >= 2 })
-	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("live"))); err != nil {
-		t.Fatal(err)
-	}
+	do(t, ctx, "leave live", chromedp.Click(chromedp.ID("live")))
 	loads := state(t, ctx).Loads
 	hash := fmt.Sprintf("#source=web&metric=duration&source=db&metric=duration&from=%d&to=%d&points=240", start.Unix(), start.Add(2*time.Hour).Unix())
-	if _, err := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf("location.hash = %q", hash))); err != nil {
-		t.Fatal(err)
-	}
+	eval[string](t, ctx, fmt.Sprintf("location.hash = %q", hash))
 	st = waitState(t, ctx, 10*time.Second, "two series overlaid", func(st pageState) bool {
 		return st.Loads > loads && st.Live == nil && len(st.Series) == 2 && st.MarksDrawn >= 1
 	})
@@ -312,16 +321,24 @@ func TestPageInBrowser(t *testing.T) {
 			t.Errorf("%s: raw=%v with %d buckets, want 240 buckets", s.Label, s.Raw, s.Buckets)
 		}
 	}
-	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	saveScreenshot(t, ctx, *screenshot)
+}
+
+// saveScreenshot captures the page into path, or into the test's
+// temporary directory when path is "".
+func saveScreenshot(t *testing.T, ctx context.Context, path string) {
+	t.Helper()
+	sctx, cancel := context.WithTimeout(ctx, step)
+	defer cancel()
+	png, err := chromedp.Run(sctx, chromedp.CaptureScreenshot())
 	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	if path == "" {
+		path = filepath.Join(t.TempDir(), "graphs.png")
+	}
+	if err := os.WriteFile(path, png, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out := filepath.Join(t.TempDir(), "graphs.png")
-	if *screenshot != "" {
-		out = *screenshot
-	}
-	if err := os.WriteFile(out, png, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot: %s (%d bytes)", out, len(png))
+	t.Logf("screenshot: %s (%d bytes)", path, len(png))
 }

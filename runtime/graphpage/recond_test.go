@@ -2,12 +2,15 @@ package graphpage_test
 
 import (
 	"bytes"
+	"flag"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -115,19 +118,35 @@ func listener(t *testing.T) int {
 
 // TestPageFromRecond runs the page against a real recond: the archive it
 // serves (samples and an alert transition) was written before it started,
-// and its tcp source is cloned at 1 s and streamed onto the chart.
+// its tcp source is cloned at 1 s and streamed onto the chart, and a rule
+// of its plan over a generator source fires inside recond and is marked on
+// the live chart.
 func TestPageFromRecond(t *testing.T) {
 	webPort := listener(t)
 	data := t.TempDir()
 	start := time.Now().UTC().Add(-3 * time.Hour).Truncate(time.Hour)
 	archiveWebAt(t, filepath.Join(data, "archive"), start)
 	plan := filepath.Join(t.TempDir(), "graphs.recon")
+	// gen counts up from 0 at 4 samples a second: gen_high goes critical
+	// about a second after recond starts and stays so (one transition).
 	src := fmt.Sprintf(`pipeline "graphs-e2e"
 
 source web tcp {
   target = "127.0.0.1"
   port   = %d
   period = 60s
+}
+
+source gen generator {
+  period = 1s
+  rate   = 4
+}
+
+rule gen_high {
+  from     = gen where metric == "seq"
+  window   = sliding(2s, 1s)
+  lateness = 2s
+  critical when max(value) > 3
 }
 `, webPort)
 	if err := os.WriteFile(plan, []byte(src), 0o644); err != nil {
@@ -141,9 +160,7 @@ source web tcp {
 	ctx := browser(t)
 
 	url := fmt.Sprintf("%s/#source=web&metric=duration&from=%d&to=%d&points=1000", base, start.Add(30*time.Minute).Unix(), start.Add(90*time.Minute).Unix())
-	if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
-		t.Fatalf("load the page from recond: %v", err)
-	}
+	do(t, ctx, "load the page from recond", chromedp.Navigate(url))
 	st := waitState(t, ctx, 10*time.Second, "the archived series and transition are drawn", func(st pageState) bool {
 		return (st.Loads > 0 && st.MarksDrawn > 0) || st.Error != ""
 	})
@@ -151,9 +168,7 @@ source web tcp {
 		t.Fatalf("one archived hour at 10 s from recond: %+v, want 360 raw points and the archived transition", st)
 	}
 
-	if err := chromedp.Do(ctx, chromedp.SetValue(chromedp.ID("token"), token), chromedp.Click(chromedp.ID("live"))); err != nil {
-		t.Fatal(err)
-	}
+	do(t, ctx, "enter the token and click live", chromedp.SetValue(chromedp.ID("token"), token), chromedp.Click(chromedp.ID("live")))
 	waitState(t, ctx, 5*time.Second, "recond starts the clone", func(st pageState) bool { return len(st.Live) == 1 })
 	st = waitState(t, ctx, 2*time.Second, "live points arrive from recond", func(st pageState) bool {
 		return len(st.Series) == 1 && st.Series[0].Live >= 1
@@ -162,4 +177,18 @@ source web tcp {
 	waitState(t, ctx, 2*time.Second, "more live points arrive from recond", func(st pageState) bool {
 		return len(st.Series) == 1 && st.Series[0].Live > first
 	})
+
+	// The live chart spans the last minutes, where recond's rule fired.
+	st = waitState(t, ctx, 20*time.Second, "recond's gen_high transition is marked on the live chart", func(st pageState) bool {
+		return slices.Contains(st.RulesDrawn, "gen_high")
+	})
+	if st.Marks != 1 {
+		t.Errorf("the alert stream brought %d transitions, want gen_high's one", st.Marks)
+	}
+	if listed := eval[string](t, ctx, `document.querySelector("#alerts tbody").textContent`); !strings.Contains(listed, "gen_high") || !strings.Contains(listed, "critical") {
+		t.Errorf("alert table shows %q, want gen_high critical", listed)
+	}
+	saveScreenshot(t, ctx, *recondScreenshot)
 }
+
+var recondScreenshot = flag.String("recond-screenshot", "", "also save the screenshot of the page served by recond at this path")

@@ -20,6 +20,7 @@
     marks: [], // streamed transitions: {t (s), rule, severity, previous}
     archivedMarks: [], // transitions archived in the range shown
     marksDrawn: 0,
+    rulesDrawn: [], // the rule of each mark drawn
     loads: 0,
     error: "",
   };
@@ -222,6 +223,7 @@
   function drawMarks(u) {
     const ctx = u.ctx, { top, height } = u.bbox;
     let drawn = 0;
+    const rules = [];
     ctx.save();
     ctx.font = Math.round(11 * devicePixelRatio) + "px sans-serif";
     const seen = new Set();
@@ -240,9 +242,11 @@
       ctx.stroke();
       ctx.fillText(m.rule + ": " + m.previous + " → " + m.severity, x + 4, top + 12 * devicePixelRatio * (1 + (drawn % 3)));
       drawn++;
+      rules.push(m.rule);
     }
     ctx.restore();
     state.marksDrawn = drawn;
+    state.rulesDrawn = rules;
   }
 
   function setRange(from, to) {
@@ -410,6 +414,7 @@
       marks: state.marks.length,
       archivedMarks: state.archivedMarks.length,
       marksDrawn: state.marksDrawn,
+      rulesDrawn: state.rulesDrawn,
       error: state.error,
     }),
   };
