@@ -101,11 +101,10 @@ func (a *Archiver) Health() server.Health {
 	return h
 }
 
-// Rules figures.
+// Rules figures. The rule engine's own counters (rules.Engine.Stats) are
+// read by its Run goroutine only, so they are logged when it stops rather
+// than served here.
 var (
-	ruleSamples   = prometheus.NewDesc("recond_rule_samples_total", "Samples a rule accepted into its windows.", []string{"rule"}, nil)
-	ruleLate      = prometheus.NewDesc("recond_rule_late_samples_total", "Samples that arrived behind a rule's watermark and were dropped.", []string{"rule"}, nil)
-	ruleGroups    = prometheus.NewDesc("recond_rule_groups", "Groups a rule holds state for.", []string{"rule"}, nil)
 	alertsSent    = prometheus.NewDesc("recond_alerts_published_total", "Alert events a notification sink accepted.", []string{"sink"}, nil)
 	alertsFailed  = prometheus.NewDesc("recond_alert_notify_failures_total", "Alert events a notification sink failed to deliver (logged).", []string{"sink"}, nil)
 	rulesRestarts = prometheus.NewDesc("recond_rules_interruptions_total", "Times the rule engine stopped on a bus error and resumed.", nil, nil)
@@ -114,7 +113,7 @@ var (
 // Describe implements prometheus.Collector.
 func (r *Rules) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{consMessages, consRows, consSkipped, consLag,
-		ruleSamples, ruleLate, ruleGroups, alertsSent, alertsFailed, rulesRestarts} {
+		alertsSent, alertsFailed, rulesRestarts} {
 		ch <- d
 	}
 }
@@ -130,11 +129,6 @@ func (r *Rules) Collect(ch chan<- prometheus.Metric) {
 	counter(consSkipped, r.topic.Stats().Skipped.Load(), g)
 	if l, ok := r.kcons.(kafkabus.Lagger); ok {
 		collectLag(ch, g, l.Lag())
-	}
-	for _, s := range r.eng.Stats() {
-		counter(ruleSamples, s.Samples, s.Rule)
-		counter(ruleLate, s.Late, s.Rule)
-		ch <- prometheus.MustNewConstMetric(ruleGroups, prometheus.GaugeValue, float64(s.Groups), s.Rule)
 	}
 	for _, n := range r.notifiers {
 		counter(alertsSent, n.sent.Load(), n.sink)
