@@ -9,6 +9,7 @@ import (
 	"time"
 
 	pq "github.com/parquet-go/parquet-go"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/reconmon/recon/runtime/bus"
@@ -89,9 +90,14 @@ func TestArchiverDropsDuplicatesAndSkipsCorrupt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(a)
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if _, err := reg.Gather(); err != nil { // /metrics while it runs
+			t.Fatal(err)
+		}
 		s := a.Stats()
 		if s.Archive.RowsWritten >= 500 && s.Duplicates == 2 && s.Skipped == 1 && s.Archive.PendingRows == 0 {
 			break
@@ -99,6 +105,20 @@ func TestArchiverDropsDuplicatesAndSkipsCorrupt(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("archiver stats after 30s: %+v", s)
 		}
+	}
+	for name, want := range map[string]float64{
+		"recond_kafka_consumer_skipped_total":    1,
+		"recond_kafka_consumer_duplicates_total": 2,
+		"recond_kafka_consumer_rows_total":       500,
+		"recond_samples_archived_total":          500,
+		"recond_kafka_archiver_partitions":       2,
+	} {
+		if got := gathered(t, reg, name); got != want {
+			t.Errorf("/metrics %s = %v, want %v", name, got, want)
+		}
+	}
+	if h := a.Health(); h.Status != "ok" || h.Archived != 500 {
+		t.Errorf("health %+v, want ok with 500 archived", h)
 	}
 	cancel()
 	if err := <-done; err != nil {
@@ -113,4 +133,24 @@ func TestArchiverDropsDuplicatesAndSkipsCorrupt(t *testing.T) {
 			t.Errorf("value %v archived %d times", v, n)
 		}
 	}
+}
+
+// gathered sums the samples of one metric family of reg (-1 if absent).
+func gathered(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		var sum float64
+		for _, m := range mf.GetMetric() {
+			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+		return sum
+	}
+	return -1
 }
