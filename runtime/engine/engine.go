@@ -29,11 +29,15 @@ import (
 	"github.com/reconmon/recon/runtime/graphpage"
 	"github.com/reconmon/recon/runtime/history"
 	"github.com/reconmon/recon/runtime/journal"
+	"github.com/reconmon/recon/runtime/kafkabus"
 	"github.com/reconmon/recon/runtime/kafkarole"
+	"github.com/reconmon/recon/runtime/live"
+	"github.com/reconmon/recon/runtime/live/livekafka"
 	"github.com/reconmon/recon/runtime/metrics"
 	"github.com/reconmon/recon/runtime/rules"
 	"github.com/reconmon/recon/runtime/scheduler"
 	"github.com/reconmon/recon/runtime/server"
+	kafkasink "github.com/reconmon/recon/sinks/kafka"
 	"github.com/reconmon/recon/sinks/parquet"
 )
 
@@ -194,9 +198,20 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 	// The live/control plane: the plan's streams (clones), live stream
 	// viewers (who see exactly the accepted batches: the plane taps the
 	// journal) and, with a token, deploys and ad-hoc clones.
+	// With a kafka sink, clones of sources other nodes run go over the
+	// control topic, and their samples come back on the samples topic.
+	lk, err := e.newLiveKafka()
+	if err != nil {
+		return err
+	}
+	var remote live.Remote
+	if lk != nil {
+		remote = lk.ctl
+		defer lk.close()
+	}
 	plane, err := control.NewPlane(control.PlaneOptions{
 		Plan: e.plan, Registry: o.Registry, Node: o.Node, DataDir: o.DataDir, Samples: e.journal,
-		Token: o.Token, Sources: e, Logger: e.log.With("component", "control"),
+		Token: o.Token, Sources: e, Remote: remote, Logger: e.log.With("component", "control"),
 	})
 	if err != nil {
 		return fmt.Errorf("live/control plane: %w", err)
@@ -205,9 +220,13 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 	planeOpen := true
 	defer func() {
 		if planeOpen {
+			lk.stop()
 			plane.Close()
 		}
 	}()
+	if err := lk.start(plane); err != nil {
+		return err
+	}
 	if o.Token == "" {
 		e.log.Info("no control token: deploys and ad-hoc clones are refused (set RECON_TOKEN or --token-file)")
 	}
@@ -269,6 +288,7 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 	}
 	e.log.Info("stopping: sources first")
 	stopSources()
+	lk.stop()     // no more clones asked for by other nodes
 	plane.Close() // clones end and publish their last runs; streams end
 	planeOpen = false
 	if serr := <-sdone; serr != nil {
@@ -410,6 +430,116 @@ func (e *Engine) startForwarder(ctx context.Context, wg *sync.WaitGroup, errs ch
 	})
 	log.Info("forwarding to Kafka", "topic", sink.SamplesTopic, "brokers", sink.Conn.Brokers)
 	return []string{col.Name()}, nil
+}
+
+// liveKafka carries temporal streaming across machines over the plan's
+// kafka sink (runtime/live/livekafka): clone requests on the control topic,
+// and the samples topic followed into the live hub. Its methods do nothing
+// on a nil *liveKafka (no kafka sink).
+type liveKafka struct {
+	ctl *livekafka.Control
+	fol *livekafka.Follower
+	// samples is the samples topic the follower reads.
+	samples kafkabus.Options
+	node    string
+	log     *slog.Logger
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	once    sync.Once
+}
+
+// liveRetry is the pause before a control or follower loop that failed
+// reads its topic again.
+const liveRetry = 2 * time.Second
+
+// newLiveKafka connects the control topic of the plan's kafka sink that
+// carries samples; nil when the plan has none.
+func (e *Engine) newLiveKafka() (*liveKafka, error) {
+	cs, err := kafkasink.Configs(e.plan)
+	if err != nil {
+		return nil, fmt.Errorf("live over Kafka: %w", err)
+	}
+	for _, c := range cs {
+		if !c.Samples {
+			continue
+		}
+		log := e.log.With("component", "live-kafka")
+		ctlOpts := c.Conn
+		ctlOpts.Topic = livekafka.DefaultTopic
+		ctl, err := livekafka.New(livekafka.Options{Kafka: ctlOpts, Node: e.opts.Node, Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("live over Kafka (sink %s): %w", c.Name, err)
+		}
+		samples := c.Conn
+		samples.Topic = c.SamplesTopic
+		return &liveKafka{ctl: ctl, samples: samples, node: e.opts.Node, log: log}, nil
+	}
+	return nil, nil
+}
+
+// start runs the control loop (clones other nodes ask for) and the follower
+// of the samples topic (samples of remote clones and sources for this
+// node's viewers) until stop.
+func (lk *liveKafka) start(p *control.Plane) error {
+	if lk == nil {
+		return nil
+	}
+	fol, err := livekafka.NewFollower(livekafka.FollowerOptions{Kafka: lk.samples, Node: lk.node, Hub: p.Hub, Logger: lk.log})
+	if err != nil {
+		return fmt.Errorf("live over Kafka: follow %s: %w", lk.samples.Topic, err)
+	}
+	lk.fol = fol
+	ctx, cancel := context.WithCancel(context.Background())
+	lk.cancel = cancel
+	lk.wg.Go(func() {
+		lk.loop(ctx, "control topic", func(ctx context.Context) error { return lk.ctl.Run(ctx, p.Clones) })
+	})
+	lk.wg.Go(func() { lk.loop(ctx, "samples topic (follower)", lk.fol.Run) })
+	lk.log.Info("live over Kafka", "control_topic", livekafka.DefaultTopic, "samples_topic", lk.samples.Topic)
+	return nil
+}
+
+// loop runs fn until ctx ends, reading the topic again after a failure.
+func (lk *liveKafka) loop(ctx context.Context, what string, fn func(context.Context) error) {
+	for {
+		err := fn(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		lk.log.Error("live over Kafka: reading the "+what+" failed; retrying", "retry_in", liveRetry, "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(liveRetry):
+		}
+	}
+}
+
+// stop ends both loops and waits for them; the control topic stays open
+// for the stop messages of the clones this node asked for.
+func (lk *liveKafka) stop() {
+	if lk == nil || lk.cancel == nil {
+		return
+	}
+	lk.cancel()
+	lk.wg.Wait()
+}
+
+// close stops the loops and closes the topics.
+func (lk *liveKafka) close() {
+	if lk == nil {
+		return
+	}
+	lk.once.Do(func() {
+		lk.stop()
+		var errs []error
+		if lk.fol != nil {
+			errs = append(errs, lk.fol.Close())
+		}
+		if err := errors.Join(append(errs, lk.ctl.Close())...); err != nil {
+			lk.log.Warn("live over Kafka: closing the topics", "err", err)
+		}
+	})
 }
 
 // RulesConsumer is the journal consumer name of the rule engine.
