@@ -4,6 +4,7 @@ package kafkatest
 
 import (
 	"bufio"
+	"crypto/sha256"
 	"fmt"
 	"net"
 	"os"
@@ -46,31 +47,52 @@ func repoRoot() (string, error) {
 	}
 }
 
-// binary builds the kfake helper once per test process.
+// binary builds the kfake helper once per test process. The binary is
+// kept in the temp dir under the hash of its sources (go.mod, go.sum,
+// main.go), so test processes share one build per version of the helper
+// rather than leaving a copy each.
 func binary(t testing.TB) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		root, err := repoRoot()
-		if err != nil {
-			buildErr = err
-			return
-		}
-		dir, err := os.MkdirTemp("", "kfake-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "kfake")
-		cmd := exec.Command("go", "build", "-o", binPath, ".")
-		cmd.Dir = filepath.Join(root, "interop", "kfake")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("build kfake: %v\n%s", err, out)
-		}
-	})
+	buildOnce.Do(func() { binPath, buildErr = build() })
 	if buildErr != nil {
 		t.Fatal(buildErr)
 	}
 	return binPath
+}
+
+func build() (string, error) {
+	root, err := repoRoot()
+	if err != nil {
+		return "", err
+	}
+	src := filepath.Join(root, "interop", "kfake")
+	h := sha256.New()
+	for _, f := range []string{"go.mod", "go.sum", "main.go"} {
+		b, err := os.ReadFile(filepath.Join(src, f))
+		if err != nil {
+			return "", fmt.Errorf("kfake sources: %w", err)
+		}
+		fmt.Fprintf(h, "%s %d\n", f, len(b))
+		h.Write(b)
+	}
+	path := filepath.Join(os.TempDir(), fmt.Sprintf("recon-kfake-%x", h.Sum(nil)[:8]))
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	// Built under a temporary name and renamed: concurrent test processes
+	// never run a half-written binary.
+	tmp := fmt.Sprintf("%s.%d.tmp", path, os.Getpid())
+	cmd := exec.Command("go", "build", "-o", tmp, ".")
+	cmd.Dir = src
+	if out, err := cmd.CombinedOutput(); err != nil {
+		_ = os.Remove(tmp)
+		return "", fmt.Errorf("build kfake: %v\n%s", err, out)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		_ = os.Remove(tmp)
+		return "", fmt.Errorf("build kfake: %w", err)
+	}
+	return path, nil
 }
 
 // Broker is a running kfake process.
