@@ -46,6 +46,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			}
 		}
 	}
+	e.dropGoneSinks()
 	done := make(chan delivery, 1024)
 	queues := map[string]chan delivery{}
 	var wg sync.WaitGroup
