@@ -76,8 +76,7 @@ type encoder struct {
 	counts     []int
 	groups     []hourGroup
 
-	scratch []colScratch           // one per column worker
-	w       *pq.GenericWriter[any] // reused for every file
+	scratch []colScratch // one per column worker
 }
 
 func newEncoder(l *layout, cfg writerConfig) *encoder {
@@ -267,15 +266,10 @@ func floorDiv(a, b int64) int64 {
 // encoded and compressed in parallel, one worker per CPU (at most one per
 // column).
 func (e *encoder) writeFile(out io.Writer, batches []arrow.RecordBatch, refs []rowRef) error {
-	// One writer serves every file: Reset keeps its column buffers, page
-	// buffers and dictionaries, which would otherwise be allocated anew
-	// for each file.
-	if e.w == nil {
-		e.w = pq.NewGenericWriter[any](out, e.opts...)
-	} else {
-		e.w.Reset(out)
-	}
-	w := e.w
+	// A new writer per file: parquet-go v0.32.0's Writer.Reset clears the
+	// column paths of the next file's footer (path_in_schema), which
+	// TestEncoderSameInputSameBytes catches.
+	w := pq.NewWriter(out, e.opts...)
 	for start := 0; start < len(refs); start += e.cfg.RowGroupRows {
 		rg := refs[start:min(start+e.cfg.RowGroupRows, len(refs))]
 		if err := e.writeRowGroup(w.ColumnWriters(), batches, rg); err != nil {
