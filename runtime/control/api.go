@@ -57,6 +57,11 @@ type Applier interface {
 	Apply(ctx context.Context, p *plan.Plan, c Change) error
 }
 
+// ErrRefused marks an Applier's refusal of a plan it cannot swap in while
+// recond runs (a new archive, another Kafka cluster): nothing was changed,
+// and the API answers 422 with the reason, which names what to restart for.
+var ErrRefused = errors.New("deploy refused")
+
 // ApplierFunc adapts a function to Applier.
 type ApplierFunc func(ctx context.Context, p *plan.Plan, c Change) error
 
@@ -237,6 +242,10 @@ func (a *API) deploy(w http.ResponseWriter, r *http.Request) {
 				if err := a.opts.Appliers[j].Apply(ctx, old, back); err != nil {
 					errs = append(errs, "restoring the previous plan: "+err.Error())
 				}
+			}
+			if errors.Is(err, ErrRefused) {
+				reply(w, http.StatusUnprocessableEntity, Error{Error: "deploy refused, the previous plan keeps running: " + err.Error(), Reasons: errs})
+				return
 			}
 			reply(w, http.StatusInternalServerError, Error{Error: "deploy failed, the previous plan keeps running: " + err.Error(), Reasons: errs})
 			return

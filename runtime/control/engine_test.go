@@ -302,7 +302,8 @@ func compilePlan(t *testing.T, dir, src string) *plan.Plan {
 
 // A deploy that leaves a rule unchanged keeps its state: the rule's
 // pending `for` timer, started before the deploy, fires on time instead of
-// starting over.
+// starting over, even though the deploy adds a rule (which restarts the
+// rule engine on the new plan).
 func TestEngineDeployKeepsPendingRule(t *testing.T) {
 	dir := t.TempDir()
 	p1 := compilePlan(t, dir, fmt.Sprintf(rulePlan, ""))
@@ -324,7 +325,20 @@ func TestEngineDeployKeepsPendingRule(t *testing.T) {
 	}()
 	url := "http://" + <-ready
 	time.Sleep(3 * time.Second) // the rule is pending by now
-	p2 := compilePlan(t, dir, fmt.Sprintf(rulePlan, "\nsource other generator {\n  target = \"y\"\n  period = 1s\n  rate = 10\n}\n"))
+	p2 := compilePlan(t, dir, fmt.Sprintf(rulePlan, `
+source other generator {
+  target = "y"
+  period = 1s
+  rate   = 10
+}
+
+rule fresh {
+  from   = other where metric == "seq"
+  window = tumbling(1s)
+  warning when max(value) < 0
+  notify = [console]
+}
+`))
 	body, err := p2.Marshal()
 	if err != nil {
 		t.Fatal(err)
@@ -334,8 +348,8 @@ func TestEngineDeployKeepsPendingRule(t *testing.T) {
 		t.Fatal(err)
 	}
 	deployed := time.Now()
-	if got := res.Change.Rules.String(); got != "(1 unchanged)" {
-		t.Fatalf("rules change %q, want the rule unchanged", got)
+	if got := res.Change.Rules.String(); got != "+fresh (1 unchanged)" {
+		t.Fatalf("rules change %q, want fresh added and held unchanged", got)
 	}
 	var ev alert.Event
 	waitFor(t, "the rule to fire", func() bool {

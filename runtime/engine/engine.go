@@ -10,19 +10,24 @@
 package engine
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/reconmon/recon/module"
 	"github.com/reconmon/recon/plan"
+	"github.com/reconmon/recon/runtime/alert"
 	"github.com/reconmon/recon/runtime/batch"
 	"github.com/reconmon/recon/runtime/bus"
 	"github.com/reconmon/recon/runtime/control"
@@ -112,8 +117,25 @@ type Engine struct {
 	metrics  *metrics.Runtime
 	server   *server.Server
 	archiver *parquet.Archiver
-	// fetched holds each consumer's last fetched offset, by name.
+	// rules runs the rule engine (nil until the plan has rules; never in
+	// a collector).
+	rules *ruleRunner
+	// consumers holds what startConsumers started with, for the rule
+	// engine a deploy starts later.
+	consumers consumerGroup
+	// names are the journal consumers shutdown waits for; fetched holds
+	// each one's last fetched offset. Both are guarded by mu.
+	names   []string
 	fetched map[string]*atomic.Int64
+}
+
+// consumerGroup is where journal consumers run: their context (cancelled
+// once they drained the journal at shutdown), the group they are waited
+// for with, and where they report a failure.
+type consumerGroup struct {
+	ctx  context.Context
+	wg   *sync.WaitGroup
+	errs chan<- error
 }
 
 // New checks the plan against the registry and returns an engine; Run
@@ -177,7 +199,8 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 		}
 	}()
 
-	if len(e.plan.Rules) > 0 {
+	if o.Role != kafkarole.RoleCollector {
+		// Opened whether or not the plan has rules: a deploy may add some.
 		adir := filepath.Join(o.DataDir, "journal", bus.TopicAlerts)
 		aopts := jopts
 		aopts.Logger = e.log.With("component", "journal", "topic", bus.TopicAlerts)
@@ -239,10 +262,21 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 	cctx, cancelConsumers := context.WithCancel(context.Background())
 	defer cancelConsumers()
 	var cwg sync.WaitGroup
-	cerrs := make(chan error, len(o.Consumers)+1)
+	cerrs := make(chan error, len(o.Consumers)+4)
+	e.consumers = consumerGroup{ctx: cctx, wg: &cwg, errs: cerrs}
 	names, err := e.startConsumers(cctx, &cwg, cerrs)
 	if err != nil {
 		return err
+	}
+	e.mu.Lock()
+	e.names = append(e.names, names...)
+	e.mu.Unlock()
+	if e.opts.Role != kafkarole.RoleCollector && len(e.plan.Rules) > 0 {
+		if err := e.startRules(e.plan); err != nil {
+			cancelConsumers()
+			cwg.Wait()
+			return err
+		}
 	}
 
 	e.sched = scheduler.New(scheduler.Options{
@@ -301,7 +335,7 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 	}
 	cancel()
 	e.log.Info("stopping: consumers drain the journal")
-	e.drain(names)
+	e.drain()
 	cancelConsumers()
 	cwg.Wait()
 	close(cerrs)
@@ -352,13 +386,7 @@ func (e *Engine) startConsumers(ctx context.Context, wg *sync.WaitGroup, errs ch
 	}
 	runs := []run{{name, ac, func(ctx context.Context, _ bus.Consumer) error { return e.archiver.Run(ctx) }}}
 	extra := e.opts.Consumers
-	if len(e.plan.Rules) > 0 {
-		rc, err := e.rulesConsumer()
-		if err != nil {
-			ac.Close()
-			return nil, err
-		}
-		extra = append([]Consumer{rc}, extra...)
+	{
 		// The alerts table is archived like the samples, from the alerts
 		// topic, with its own checkpoint.
 		aj, err := e.alerts.Consumer(name)
@@ -545,34 +573,114 @@ func (lk *liveKafka) close() {
 // RulesConsumer is the journal consumer name of the rule engine.
 const RulesConsumer = "rules"
 
-// rulesConsumer runs the plan's rules on the samples topic, notifying the
-// plan's webhook, stdout and exec sinks. Its state lives in DATA/rules.
-func (e *Engine) rulesConsumer() (Consumer, error) {
-	log := e.log.With("component", "rules")
-	notifiers, err := rules.BuildNotifiers(e.plan, e.opts.AlertOutput, log)
+// ruleRunner runs the plan's rules on the samples topic, notifying the
+// plan's webhook, stdout and exec sinks; the state lives in DATA/rules.
+//
+// A deploy that changes the rules or the notification sinks restarts the
+// rule engine on the new plan: the stopped engine saves its state and
+// commits its position; the new one restores that state (rules.New:
+// unchanged rules keep their windows and pending `for` timers, changed
+// ones start afresh, firing groups of removed ones are resolved) and reads
+// on from the same journal consumer, so no sample is skipped or counted
+// twice, and the next alert goes to the new sinks.
+type ruleRunner struct {
+	e   *Engine
+	c   bus.Consumer
+	log *slog.Logger
+
+	mu     sync.Mutex
+	cancel context.CancelFunc // of the running engine; nil when none runs
+	done   chan struct{}
+}
+
+// startRules runs p's rules, opening the rule engine's journal consumer the
+// first time; with a rule engine running, it is stopped first. The caller
+// holds e.mu or runs before the listener serves.
+func (e *Engine) startRules(p *plan.Plan) error {
+	notifiers, err := rules.BuildNotifiers(p, e.opts.AlertOutput, e.log.With("component", "rules"))
 	if err != nil {
-		return Consumer{}, fmt.Errorf("rules: %w", err)
+		return fmt.Errorf("rules: %w", err)
 	}
-	return Consumer{Name: RulesConsumer, Run: func(ctx context.Context, c bus.Consumer) error {
-		defer func() {
-			for name, n := range notifiers {
-				if cl, ok := n.(io.Closer); ok {
-					if err := cl.Close(); err != nil {
-						log.Warn("closing alert sink", "sink", name, "err", err)
-					}
-				}
-			}
-		}()
-		eng, err := rules.New(rules.Options{
-			Plan: e.plan, DataDir: filepath.Join(e.opts.DataDir, "rules"), Logger: log,
-			DefaultLateness: e.lateness(), Samples: c, Alerts: e.plane.AlertTap(e.alerts), Notifiers: notifiers, Clock: time.Now,
-		})
+	if e.rules == nil {
+		jc, err := e.journal.Consumer(RulesConsumer)
 		if err != nil {
-			return err
+			closeNotifiers(notifiers, e.log)
+			return fmt.Errorf("consumer %s: %w", RulesConsumer, err)
 		}
+		r := &ruleRunner{e: e, c: e.track(RulesConsumer, jc), log: e.log.With("component", "rules")}
+		e.names = append(e.names, RulesConsumer)
+		e.rules = r
+		g := e.consumers
+		g.wg.Go(func() {
+			<-g.ctx.Done() // the journal is drained: the last engine stops
+			r.stop()
+			if err := r.c.Close(); err != nil {
+				r.log.Warn("closing the rule engine's journal consumer", "err", err)
+			}
+		})
+	}
+	e.rules.stop()
+	return e.rules.start(p, notifiers)
+}
+
+// start runs a rule engine on p with notifiers (closed when it stops).
+func (r *ruleRunner) start(p *plan.Plan, notifiers map[string]alert.Notifier) error {
+	g := r.e.consumers
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if g.ctx.Err() != nil {
+		closeNotifiers(notifiers, r.log)
+		return errors.New("rules: recond is stopping")
+	}
+	eng, err := rules.New(rules.Options{
+		Plan: p, DataDir: filepath.Join(r.e.opts.DataDir, "rules"), Logger: r.log,
+		DefaultLateness: r.e.lateness(p), Samples: r.c, Alerts: r.e.plane.AlertTap(r.e.alerts),
+		Notifiers: notifiers, Clock: time.Now,
+	})
+	if err != nil {
+		closeNotifiers(notifiers, r.log)
+		return err
+	}
+	ctx, cancel := context.WithCancel(g.ctx)
+	done := make(chan struct{})
+	r.cancel, r.done = cancel, done
+	g.wg.Go(func() {
+		defer close(done)
+		defer closeNotifiers(notifiers, r.log)
 		defer eng.Close()
-		return eng.Run(ctx)
-	}}, nil
+		if err := eng.Run(ctx); err != nil {
+			select {
+			case g.errs <- fmt.Errorf("consumer %s: %w", RulesConsumer, err):
+			default: // the engine is stopping on an earlier failure
+				r.log.Error("rule engine failed", "err", err)
+			}
+		}
+	})
+	return nil
+}
+
+// stop ends the running rule engine (it saves its state and commits its
+// position) and waits for it.
+func (r *ruleRunner) stop() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cancel == nil {
+		return
+	}
+	r.cancel()
+	<-r.done
+	r.cancel, r.done = nil, nil
+}
+
+// closeNotifiers closes the notifiers that hold resources.
+func closeNotifiers(ns map[string]alert.Notifier, log *slog.Logger) {
+	for name, n := range ns {
+		if cl, ok := n.(io.Closer); ok {
+			if err := cl.Close(); err != nil {
+				log.Warn("closing alert sink", "sink", name, "err", err)
+			}
+		}
+	}
 }
 
 // accepted counts the samples accepted by the bus: the sources' batches and
@@ -585,9 +693,9 @@ func (e *Engine) accepted() int64 {
 // a check's samples carry its start time and are published after it ends
 // and the batcher flushes, so the longest timeout plus the flush interval
 // plus a margin (rules may set their own, larger, lateness).
-func (e *Engine) lateness() time.Duration {
+func (e *Engine) lateness(p *plan.Plan) time.Duration {
 	longest := time.Duration(0)
-	for _, s := range e.plan.Sources {
+	for _, s := range p.Sources {
 		longest = max(longest, s.Timeout.D())
 	}
 	flush := e.opts.Batch.MaxDelay
@@ -681,20 +789,19 @@ func (e *Engine) buildSource(pipeline string, s plan.Source) (scheduler.Source, 
 	return src, nil
 }
 
-// Apply swaps the sources of a deployed plan in while recond runs
-// (control.Applier): added sources start, removed ones stop, changed ones
-// are replaced after their running run ends; unchanged ones keep their
-// schedule. Every new source is built before anything changes, so a
-// failure changes nothing. Rules, sinks and the pipeline name change only
-// with a restart.
+// Apply swaps a deployed plan in while recond runs (control.Applier):
+// added sources start, removed ones stop, changed ones are replaced after
+// their running run ends, unchanged ones keep their schedule; when the
+// rules or the notification sinks change, the rule engine restarts on the
+// new plan with its saved state (see ruleRunner). Every new source is built
+// first, so a failure changes nothing. What cannot change in place is
+// refused (control.ErrRefused): the pipeline name, the archive (parquet)
+// sink and the kafka sink.
 func (e *Engine) Apply(_ context.Context, p *plan.Plan, c control.Change) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	switch {
-	case p.Pipeline != e.plan.Pipeline:
-		return fmt.Errorf("deploy: the pipeline name changes (%q → %q): restart recond with the new plan", e.plan.Pipeline, p.Pipeline)
-	case !c.Rules.Empty() || !c.Sinks.Empty():
-		return fmt.Errorf("deploy: rules or sinks change (rules %s; sinks %s): restart recond with the new plan", c.Rules, c.Sinks)
+	if err := e.refuse(p, c); err != nil {
+		return err
 	}
 	byName := map[string]plan.Source{}
 	for _, s := range p.Sources {
@@ -712,6 +819,17 @@ func (e *Engine) Apply(_ context.Context, p *plan.Plan, c control.Change) error 
 		}
 		built = append(built, src)
 	}
+	if e.opts.Role != kafkarole.RoleCollector && (!c.Rules.Empty() || !c.Sinks.Empty()) &&
+		(e.rules != nil || len(p.Rules) > 0) {
+		if err := e.startRules(p); err != nil {
+			// The previous rules run on: a deploy changes all or nothing.
+			if rerr := e.startRules(e.plan); rerr != nil {
+				e.log.Error("deploy: the previous rules could not restart", "err", rerr)
+				err = errors.Join(err, fmt.Errorf("restarting the previous rules: %w", rerr))
+			}
+			return fmt.Errorf("deploy: %w", err)
+		}
+	}
 	for _, name := range c.Sources.Removed {
 		e.sched.Remove(name)
 	}
@@ -721,8 +839,80 @@ func (e *Engine) Apply(_ context.Context, p *plan.Plan, c control.Change) error 
 		}
 	}
 	e.plan = p
-	e.log.Info("plan deployed", "hash", p.Hash, "sources", c.Sources.String())
+	e.log.Info("plan deployed", "hash", p.Hash, "sources", c.Sources.String(), "rules", c.Rules.String(), "sinks", c.Sinks.String())
 	return nil
+}
+
+// refuse says why p cannot be swapped in (wrapping control.ErrRefused), or
+// nil. The archive and the Kafka bus stay as recond started: the archiver
+// holds open files and its journal checkpoint under the archive's path, and
+// the Kafka forwarder, the control topic and the live follower hold
+// connections and consumer groups of one cluster; swapping them would risk
+// samples archived twice or not at all, so they change with a restart.
+func (e *Engine) refuse(p *plan.Plan, c control.Change) error {
+	if p.Pipeline != e.plan.Pipeline {
+		return fmt.Errorf("%w: the pipeline name changes (%q → %q): restart recond with the new plan", control.ErrRefused, e.plan.Pipeline, p.Pipeline)
+	}
+	fixed := map[string]bool{kafkasink.Spec.Name: true}
+	if e.opts.Role != kafkarole.RoleCollector { // a collector archives nothing
+		fixed[parquet.Spec.Name] = true
+	}
+	sinks := func(p *plan.Plan) map[string]plan.Sink {
+		m := make(map[string]plan.Sink, len(p.Sinks))
+		for _, s := range p.Sinks {
+			m[s.Name] = s
+		}
+		return m
+	}
+	was, now := sinks(e.plan), sinks(p)
+	var reasons []string
+	for _, name := range slices.Concat(c.Sinks.Added, c.Sinks.Removed, c.Sinks.Changed) {
+		o, n := was[name], now[name]
+		switch {
+		case !fixed[o.Kind] && !fixed[n.Kind]:
+		case o.Kind == "":
+			reasons = append(reasons, fmt.Sprintf("sink %q (%s) is added", name, n.Kind))
+		case n.Kind == "":
+			reasons = append(reasons, fmt.Sprintf("sink %q (%s) is removed", name, o.Kind))
+		case o.Kind != n.Kind:
+			reasons = append(reasons, fmt.Sprintf("sink %q changes kind (%s → %s)", name, o.Kind, n.Kind))
+		default:
+			reasons = append(reasons, fmt.Sprintf("sink %q (%s): attribute %s changes", name, n.Kind, strings.Join(changedAttrs(o.Attrs, n.Attrs), ", ")))
+		}
+	}
+	if len(reasons) > 0 {
+		return fmt.Errorf("%w: %s; the archive (parquet) and kafka sinks change only with a restart of recond", control.ErrRefused, strings.Join(reasons, "; "))
+	}
+	return nil
+}
+
+// changedAttrs names the attributes that differ between two attribute
+// objects (sorted).
+func changedAttrs(was, now json.RawMessage) []string {
+	var a, b map[string]json.RawMessage
+	_ = json.Unmarshal(was, &a) // validated plans: objects
+	_ = json.Unmarshal(now, &b)
+	var out []string
+	for k, v := range a {
+		if w, ok := b[k]; !ok || !jsonEqual(v, w) {
+			out = append(out, k)
+		}
+	}
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func jsonEqual(a, b json.RawMessage) bool {
+	var x, y bytes.Buffer
+	if json.Compact(&x, a) != nil || json.Compact(&y, b) != nil {
+		return bytes.Equal(a, b)
+	}
+	return bytes.Equal(x.Bytes(), y.Bytes())
 }
 
 // trackedConsumer records the offset of the last message fetched, so that
@@ -747,21 +937,23 @@ func (e *Engine) track(name string, c bus.Consumer) bus.Consumer {
 	return trackedConsumer{Consumer: c, fetched: f}
 }
 
-// drain waits until every named consumer has fetched (or committed)
-// everything the journal holds, or DrainTimeout passed. Cancelled
-// consumers then write out and commit what they hold.
-func (e *Engine) drain(names []string) {
+// drain waits until every consumer has fetched (or committed) everything
+// the journal holds, or DrainTimeout passed. Cancelled consumers then write
+// out and commit what they hold.
+func (e *Engine) drain() {
 	deadline := time.Now().Add(e.opts.DrainTimeout)
 	for {
 		st := e.journal.Stats()
 		lag := int64(0)
+		e.mu.Lock()
 		for _, cs := range st.Consumers {
-			for _, n := range names {
+			for _, n := range e.names {
 				if cs.Name == n && cs.Lag > 0 && e.fetched[n].Load() < st.LastOffset {
 					lag += cs.Lag
 				}
 			}
 		}
+		e.mu.Unlock()
 		if lag == 0 {
 			return
 		}
