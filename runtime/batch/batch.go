@@ -300,18 +300,18 @@ type shard struct {
 	b   *Batcher
 	key string
 
-	mu      sync.Mutex
-	rb      *array.RecordBuilder
-	ts      *array.TimestampBuilder
-	cols    [5]*array.StringBuilder // pipeline, source, module, target, node by colIdx
-	metric  *array.StringBuilder
-	value   *array.Float64Builder
-	text    *array.StringBuilder
-	unit    *array.StringBuilder
-	labels  *array.MapBuilder
-	lkeys   *array.StringBuilder
-	lvals   *array.StringBuilder
-	rows    int
+	mu     sync.Mutex
+	rb     *array.RecordBuilder
+	ts     *array.TimestampBuilder
+	cols   [5]*array.StringBuilder // pipeline, source, module, target, node by colIdx
+	metric *array.StringBuilder
+	value  *array.Float64Builder
+	text   *array.StringBuilder
+	unit   *array.StringBuilder
+	labels *array.MapBuilder
+	lkeys  *array.StringBuilder
+	lvals  *array.StringBuilder
+	rows   int
 	// dataLen is, per builder of strings(), the string bytes of the last
 	// batch cut: what reserve sets aside for the next one.
 	dataLen [10]int
