@@ -2,6 +2,7 @@ package dsl
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"sort"
 	"strconv"
@@ -431,4 +432,24 @@ func (b *builder) syntaxError(err error) *diag.Diagnostic {
 		return b.explain(i, ute)
 	}
 	return diag.Errorf(ToRange(pos, end), "%s", perr.Message())
+}
+
+// ParseSize reads a size written as in .recon files ("256MiB", "1GB",
+// "512B"; a bare "0" is zero), for command-line flags.
+func ParseSize(s string) (int64, error) {
+	if s == "0" {
+		return 0, nil
+	}
+	i := 0
+	for i < len(s) && isDigit(s[i]) {
+		i++
+	}
+	if i == 0 || sizeUnits[s[i:]] == 0 {
+		return 0, fmt.Errorf("bad size %q: want a whole number and a unit (B, KiB, MiB, GiB, TiB, or KB, MB, GB, TB), e.g. 256MiB", s)
+	}
+	n, err := parseSize(s)
+	if err != nil {
+		return 0, fmt.Errorf("bad size %q: %w", s, err)
+	}
+	return n, nil
 }

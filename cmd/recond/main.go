@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -31,6 +32,7 @@ import (
 	"github.com/reconmon/recon/catalog"
 	"github.com/reconmon/recon/compiler"
 	"github.com/reconmon/recon/diag"
+	"github.com/reconmon/recon/dsl"
 	"github.com/reconmon/recon/module"
 	"github.com/reconmon/recon/plan"
 	"github.com/reconmon/recon/runtime/control"
@@ -76,7 +78,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 type runOptions struct {
 	data, listen, node, level, format, tokenFile, role string
+	memoryLimit                                        string
 }
+
+// DefaultMemoryLimit is recond's soft memory limit unless GOMEMLIMIT or
+// --memory-limit says otherwise: the garbage collector works harder near it
+// instead of letting the heap double (allocations never fail because of it).
+const DefaultMemoryLimit = "256MiB"
 
 func runFlags(out io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("recond run", flag.ContinueOnError)
@@ -88,6 +96,7 @@ func runFlags(out io.Writer) *flag.FlagSet {
 	fs.String("role", string(kafkarole.RoleAll), "all (one machine), or a scale-out role over the plan's kafka sink: collector, archiver, rules")
 	fs.String("log-format", "text", "log format: text or json")
 	fs.String("token-file", "", "file holding the bearer token of the control API (deploys, clones); default $RECON_TOKEN, none: API off")
+	fs.String("memory-limit", DefaultMemoryLimit, "soft memory limit of the Go runtime (e.g. 1GiB; 0: none); GOMEMLIMIT, when set, wins")
 	return fs
 }
 
@@ -115,7 +124,7 @@ func runCmd(args []string, stderr io.Writer) int {
 		data: fs.Lookup("data").Value.String(), listen: fs.Lookup("listen").Value.String(),
 		node: fs.Lookup("node").Value.String(), level: fs.Lookup("log-level").Value.String(),
 		format: fs.Lookup("log-format").Value.String(), tokenFile: fs.Lookup("token-file").Value.String(),
-		role: fs.Lookup("role").Value.String(),
+		role: fs.Lookup("role").Value.String(), memoryLimit: fs.Lookup("memory-limit").Value.String(),
 	}
 	logger, err := newLogger(stderr, o.level, o.format)
 	if err != nil {
@@ -123,6 +132,10 @@ func runCmd(args []string, stderr io.Writer) int {
 		return 2
 	}
 	slog.SetDefault(logger)
+	if err := setMemoryLimit(o.memoryLimit, logger); err != nil {
+		fmt.Fprintf(stderr, "recond run: --memory-limit: %v\n", err)
+		return 2
+	}
 	role, err := kafkarole.ParseRole(o.role)
 	if err != nil {
 		fmt.Fprintf(stderr, "recond run: --role: %v\n", err)
@@ -166,6 +179,24 @@ func runCmd(args []string, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// setMemoryLimit applies --memory-limit unless GOMEMLIMIT is set (the
+// runtime has read it already).
+func setMemoryLimit(flagValue string, log *slog.Logger) error {
+	limit, err := dsl.ParseSize(flagValue)
+	if err != nil {
+		return err
+	}
+	if env := os.Getenv("GOMEMLIMIT"); env != "" {
+		log.Debug("memory limit from GOMEMLIMIT", "GOMEMLIMIT", env)
+		return nil
+	}
+	if limit == 0 {
+		limit = math.MaxInt64 // the runtime's "no limit"
+	}
+	debug.SetMemoryLimit(limit)
+	return nil
 }
 
 // runner returns what recond runs in its role: the pipeline (all,

@@ -2,8 +2,11 @@ package main
 
 import (
 	"bytes"
+	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 )
@@ -48,5 +51,27 @@ func TestUsage(t *testing.T) {
 	errb.Reset()
 	if code := run([]string{"run", "x.json", "--log-format", "xml"}, &out, &errb); code != 2 || !strings.Contains(errb.String(), "--log-format") {
 		t.Fatalf("bad log format: exit %d, %q", code, errb.String())
+	}
+}
+
+func TestMemoryLimit(t *testing.T) {
+	before := debug.SetMemoryLimit(-1)
+	t.Cleanup(func() { debug.SetMemoryLimit(before) })
+	t.Setenv("GOMEMLIMIT", "")
+	var out, errb bytes.Buffer
+	if code := run([]string{"run", "x.json", "--memory-limit", "lots"}, &out, &errb); code != 2 || !strings.Contains(errb.String(), "--memory-limit") {
+		t.Fatalf("bad limit: exit %d, %q", code, errb.String())
+	}
+	log := slog.New(slog.DiscardHandler)
+	if err := setMemoryLimit(DefaultMemoryLimit, log); err != nil || debug.SetMemoryLimit(-1) != 256<<20 {
+		t.Fatalf("default: %v, limit %d", err, debug.SetMemoryLimit(-1))
+	}
+	if err := setMemoryLimit("0", log); err != nil || debug.SetMemoryLimit(-1) != math.MaxInt64 {
+		t.Fatalf("0: %v, limit %d", err, debug.SetMemoryLimit(-1))
+	}
+	// GOMEMLIMIT wins: the flag changes nothing.
+	t.Setenv("GOMEMLIMIT", "1GiB")
+	if err := setMemoryLimit("64MiB", log); err != nil || debug.SetMemoryLimit(-1) != math.MaxInt64 {
+		t.Fatalf("with GOMEMLIMIT: %v, limit %d", err, debug.SetMemoryLimit(-1))
 	}
 }
