@@ -266,10 +266,7 @@ func (a *Archiver) start() error {
 	if err := mkdirDurable(a.root); err != nil {
 		return fmt.Errorf("archiver %s: %w", a.l.Name, err)
 	}
-	if err := cleanTemps(a.root); err != nil {
-		return fmt.Errorf("archiver %s: %w", a.l.Name, err)
-	}
-	if err := recoverCompactions(a.root, a.log); err != nil {
+	if err := recoverTable(a.root, a.log); err != nil {
 		return fmt.Errorf("archiver %s: %w", a.l.Name, err)
 	}
 	intents, err := loadIntents(a.root)

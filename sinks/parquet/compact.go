@@ -97,7 +97,7 @@ func Compact(ctx context.Context, dir string, opts CompactOptions) (CompactResul
 			continue
 		}
 		log := opts.Logger.With("table", l.Name)
-		if err := recoverCompactions(root, log); err != nil {
+		if err := recoverTable(root, log); err != nil {
 			return res, err
 		}
 		parts, err := filepath.Glob(filepath.Join(root, "date=*", "hour=*"))
@@ -388,6 +388,23 @@ func rollback(pdir, id string, cause error) error {
 		return errors.Join(cause, err)
 	}
 	return cause
+}
+
+// recoverTable removes the temp files and finishes or rolls back the
+// compactions that a crash left in the table at root. It holds the table's
+// lock, which every write and compaction holds from its first temp file to
+// its last rename: what it finds is a crash's leftover, never the work in
+// progress of another archiver or compaction sharing the directory.
+func recoverTable(root string, log *slog.Logger) error {
+	lock, err := lockDir(root)
+	if err != nil {
+		return err
+	}
+	defer lock.unlock()
+	if err := cleanTemps(root); err != nil {
+		return err
+	}
+	return recoverCompactions(root, log)
 }
 
 // recoverCompactions finishes (verified) or rolls back (unverified) every
