@@ -192,31 +192,39 @@ func (a *Archive) Series(ctx context.Context, q Query) (*Result, error) {
 	// A file that compaction replaced between the listing and the read
 	// would leave its rows out: the query then runs once more, over a
 	// fresh listing that holds the merged file instead.
+	noAgg := false
 	for attempt := 1; ; attempt++ {
-		files, parts, err := a.filesInRange(from, to)
+		parts, err := a.hoursInRange(from, to)
 		if err != nil {
 			return nil, err
 		}
-		sc := &scan{q: q, from: from, to: to, n: q.Points}
-		vanished, err := a.run(ctx, files, sc)
+		sc := &scan{q: q, from: from, to: to, n: q.Points, noAgg: noAgg}
+		vanished, err := a.run(ctx, parts, sc)
 		if err != nil {
 			return nil, err
 		}
 		if vanished && attempt == 1 {
 			continue
 		}
+		if !sc.applyAggs() {
+			// Few points after all: read them (once more, every run as
+			// points).
+			noAgg = true
+			continue
+		}
 		res := sc.result()
-		res.Scan.Partitions = parts
+		res.Scan.Partitions = len(parts)
 		return res, nil
 	}
 }
 
-// run reads files with a bounded number of workers, each with its own
-// accumulator, and merges the accumulators into sc. vanished says that a
-// listed file was gone when read.
-func (a *Archive) run(ctx context.Context, files []fileKey, sc *scan) (vanished bool, err error) {
-	workers := min(a.workers, max(1, len(files)))
-	next := make(chan fileKey)
+// run lists and reads the files of parts with a bounded number of
+// workers, a partition at a time each, with an accumulator per worker, and merges the
+// accumulators into sc. vanished says that a listed file was gone when
+// read.
+func (a *Archive) run(ctx context.Context, parts []partition, sc *scan) (vanished bool, err error) {
+	workers := min(a.workers, max(1, len(parts)))
+	next := make(chan partition)
 	accs := make([]*accumulator, workers)
 	errs := make([]error, workers)
 	var gone atomic.Bool
@@ -225,26 +233,41 @@ func (a *Archive) run(ctx context.Context, files []fileKey, sc *scan) (vanished 
 		accs[w] = sc.newAccumulator()
 		wg.Go(func() {
 			r := newReader(a.cache)
-			for file := range next {
+			intern := make(map[string]string)
+			for part := range next {
 				if errs[w] != nil {
 					continue
 				}
-				if err := r.readFile(file, sc, accs[w]); err != nil {
-					if errors.Is(err, os.ErrNotExist) {
-						a.log.Info("history: archive file replaced during a query (compaction)", "path", file.path)
-						gone.Store(true)
-						continue
-					}
+				files, err := a.parquetFiles(part.dir)
+				if err != nil {
 					errs[w] = err
+					continue
+				}
+				p := partFiles{partition: part, files: files}
+				a.loadIndex(p, intern)
+				built := r.built
+				for _, file := range p.files {
+					if err := r.readFile(file, sc, accs[w]); err != nil {
+						if errors.Is(err, os.ErrNotExist) {
+							a.log.Info("history: archive file replaced during a query (compaction)", "path", file.path)
+							gone.Store(true)
+							continue
+						}
+						errs[w] = err
+						break
+					}
+				}
+				if errs[w] == nil && r.built > built {
+					a.storeIndex(p, time.Now())
 				}
 			}
 		})
 	}
 	var ctxErr error
 feed:
-	for _, f := range files {
+	for _, p := range parts {
 		select {
-		case next <- f:
+		case next <- p:
 		case <-ctx.Done():
 			ctxErr = ctx.Err()
 			break feed
@@ -267,24 +290,18 @@ feed:
 // hourNS is one hour in nanoseconds.
 const hourNS = int64(time.Hour)
 
-// filesInRange lists the Parquet files of the hour partitions that overlap
-// [from, to), in partition order, and the number of partitions listed.
-func (a *Archive) filesInRange(from, to int64) ([]fileKey, int, error) {
-	parts, err := a.partitions("samples", func(hour int64) bool {
+// partFiles is one hour partition and its Parquet files.
+type partFiles struct {
+	partition
+	files []fileKey
+}
+
+// hoursInRange lists the hour partitions that overlap [from, to), in
+// partition order; the workers list their files.
+func (a *Archive) hoursInRange(from, to int64) ([]partition, error) {
+	return a.partitions("samples", func(hour int64) bool {
 		return hour+hourNS > from && hour < to
 	})
-	if err != nil {
-		return nil, 0, err
-	}
-	var files []fileKey
-	for _, p := range parts {
-		keys, err := a.parquetFiles(p.dir)
-		if err != nil {
-			return nil, 0, err
-		}
-		files = append(files, keys...)
-	}
-	return files, len(parts), nil
 }
 
 // partition is one date=/hour= directory.
@@ -373,8 +390,71 @@ type scan struct {
 	from, to int64
 	n        int
 
-	series map[string]*target
-	stats  ScanStats
+	// noAgg makes every run be read as points (see aggOK).
+	noAgg bool
+
+	series  map[string]*target
+	pending []*seriesRun // runs to add as their summaries, of all workers
+	stats   ScanStats
+}
+
+// aggOK reports whether run summary a may stand for the run's points: it
+// lies in one bucket of the range, so that the bucket's min, max, sum and
+// count are the same either way. Whether the target ends up bucketed at
+// all is known only once every file is read (see applyAggs).
+func (sc *scan) aggOK(a *runAgg) bool {
+	if sc.noAgg || !a.ok {
+		return false
+	}
+	return a.count == 0 || (a.tsMin >= sc.from && a.tsMax < sc.to && sc.bucket(a.tsMin) == sc.bucket(a.tsMax))
+}
+
+// applyAggs adds the pending run summaries to their targets' buckets, and
+// reports false when a target with summaries holds no more than n points:
+// its raw points are the answer, and the query must read them.
+func (sc *scan) applyAggs() bool {
+	if len(sc.pending) == 0 {
+		return true
+	}
+	if sc.series == nil {
+		sc.series = make(map[string]*target)
+	}
+	totals := make(map[string]int64)
+	for _, run := range sc.pending {
+		totals[run.Target] += run.agg.count
+	}
+	for name, n := range totals {
+		if t := sc.series[name]; t != nil {
+			n += t.count
+		}
+		if n > 0 && n <= int64(sc.n) {
+			return false
+		}
+	}
+	for _, run := range sc.pending {
+		a := &run.agg
+		if a.count == 0 {
+			continue
+		}
+		t, ok := sc.series[run.Target]
+		if !ok {
+			t = newTarget(sc.n)
+			sc.series[run.Target] = t
+		}
+		t.overflow = true
+		t.t, t.v = nil, nil
+		t.count += a.count
+		b := sc.bucket(a.tsMin)
+		if t.cnt[b] == 0 {
+			t.min[b], t.max[b] = a.min, a.max
+		} else {
+			t.min[b] = math.Min(t.min[b], a.min)
+			t.max[b] = math.Max(t.max[b], a.max)
+		}
+		t.sum[b] += a.sum
+		t.cnt[b] += a.count
+	}
+	return true
 }
 
 // target accumulates one target's points: raw points while there are at
@@ -394,7 +474,20 @@ type target struct {
 type accumulator struct {
 	sc      *scan
 	targets map[string]*target
+	pending []*seriesRun
 	stats   ScanStats
+}
+
+// addAgg records a run to add as its summary (see applyAggs).
+func (acc *accumulator) addAgg(run *seriesRun) { acc.pending = append(acc.pending, run) }
+
+func newTarget(n int) *target {
+	return &target{
+		min: make([]float64, n),
+		max: make([]float64, n),
+		sum: make([]float64, n),
+		cnt: make([]int64, n),
+	}
 }
 
 func (sc *scan) newAccumulator() *accumulator {
@@ -404,13 +497,7 @@ func (sc *scan) newAccumulator() *accumulator {
 func (acc *accumulator) target(name string) *target {
 	t, ok := acc.targets[name]
 	if !ok {
-		n := acc.sc.n
-		t = &target{
-			min: make([]float64, n),
-			max: make([]float64, n),
-			sum: make([]float64, n),
-			cnt: make([]int64, n),
-		}
+		t = newTarget(acc.sc.n)
 		acc.targets[name] = t
 	}
 	return t
@@ -485,6 +572,7 @@ func (sc *scan) merge(acc *accumulator) {
 	sc.stats.RowGroups += acc.stats.RowGroups
 	sc.stats.RowGroupsSkipped += acc.stats.RowGroupsSkipped
 	sc.stats.RowsDecoded += acc.stats.RowsDecoded
+	sc.pending = append(sc.pending, acc.pending...)
 	for name, src := range acc.targets {
 		dst, ok := sc.series[name]
 		if !ok {

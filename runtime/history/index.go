@@ -3,6 +3,7 @@ package history
 import (
 	"cmp"
 	"fmt"
+	"math"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -31,14 +32,49 @@ type indexGroup struct {
 	runs         []*seriesRun
 	tsMin, tsMax int64
 	hasTs        bool
+	// ts and value locate the group's ts and value chunks when lean says
+	// the lean decoder can read them (see chunkRef).
+	ts, value chunkRef
+	lean      bool
 }
 
 type seriesRun struct {
 	SeriesKey
 	start, end int64
+	// agg summarises the run's finite points (kept in the index file), so
+	// that a bucketed query whose bucket holds the whole run need not read
+	// its points.
+	agg runAgg
 	// pts holds the run's points once a query read them, so that later
 	// queries of the same series need not open the file again.
 	pts atomic.Pointer[points]
+}
+
+// runAgg is the count, time span, min, max and sum of a run's finite
+// points; ok is false when it was not computed (a chunk only the Parquet
+// library reads).
+type runAgg struct {
+	ok           bool
+	count        int64
+	tsMin, tsMax int64
+	min, max     float64
+	sum          float64
+}
+
+// aggOf summarises points.
+func aggOf(p *points) runAgg {
+	a := runAgg{ok: true, count: int64(len(p.ts))}
+	for i, v := range p.vs {
+		t := p.ts[i]
+		if i == 0 {
+			a.tsMin, a.tsMax, a.min, a.max = t, t, v, v
+		} else {
+			a.tsMin, a.tsMax = min(a.tsMin, t), max(a.tsMax, t)
+			a.min, a.max = math.Min(a.min, v), math.Max(a.max, v)
+		}
+		a.sum += v
+	}
+	return a
 }
 
 // points are the finite-valued points of one run, in row (time) order.
@@ -133,8 +169,8 @@ type span struct {
 }
 
 // buildIndex reads the source, metric and target columns of every row
-// group of pf.
-func (r *reader) buildIndex(pf *pq.File, cols columns) (*seriesIndex, error) {
+// group of pf, a file of size bytes.
+func (r *reader) buildIndex(pf *pq.File, cols columns, size int64) (*seriesIndex, error) {
 	idx := &seriesIndex{sorted: true}
 	intern := make(map[string]string)
 	collect := func(cc pq.ColumnChunk, n int64, spans []span) ([]span, error) {
@@ -150,7 +186,8 @@ func (r *reader) buildIndex(pf *pq.File, cols columns) (*seriesIndex, error) {
 		})
 		return spans, err
 	}
-	for _, rg := range pf.RowGroups() {
+	md := pf.Metadata()
+	for gi, rg := range pf.RowGroups() {
 		n := rg.NumRows()
 		chunks := rg.ColumnChunks()
 		var err error
@@ -193,6 +230,10 @@ func (r *reader) buildIndex(pf *pq.File, cols columns) (*seriesIndex, error) {
 		if lo, hi, ok := bounds(chunks[cols.ts]); ok {
 			g.tsMin, g.tsMax, g.hasTs = lo.Int64(), hi.Int64(), true
 		}
+		var tsOK, valueOK bool
+		g.ts, tsOK = chunkRefOf(md, pf.Schema(), gi, cols.ts, pq.Int64, size)
+		g.value, valueOK = chunkRefOf(md, pf.Schema(), gi, cols.value, pq.Double, size)
+		g.lean = tsOK && valueOK
 		idx.groups = append(idx.groups, g)
 		idx.runs += len(runs)
 	}

@@ -24,8 +24,13 @@ type reader struct {
 	spans [3][]span     // key column runs of buildIndex
 	br    *bufio.Reader // page headers of checkChunks
 	key   []byte        // the current key of keyRuns
-	ts    []int64       // timestamps of the rows readPoints reads
-	file  []byte        // a small file read whole
+	ts    []int64       // timestamps of the rows readPoints and readLean read
+	vs    []float64     // values of the rows readLean reads
+	file  []byte        // a small file read whole, or the chunks readLean reads
+	dec   chunkDecoder
+	got   []runPoints  // the runs readLean decoded
+	aggs  []*seriesRun // the runs readLean adds as their summaries
+	built int          // series indexes built (not from the cache)
 }
 
 func newReader(cache *indexCache) *reader {
@@ -60,19 +65,28 @@ func lookupColumns(s *pq.Schema) (columns, error) {
 // not opened. A damaged file is an error naming the file, never a panic.
 func (r *reader) readFile(key fileKey, sc *scan, acc *accumulator) (err error) {
 	path := key.path
-	if idx := r.cache.get(key); idx != nil && r.fromMemory(idx, sc, acc) {
-		return nil
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("history: read %s: corrupt parquet file: %v", path, p)
+		}
+	}()
+	if idx := r.cache.get(key); idx != nil {
+		if r.fromMemory(idx, sc, acc) {
+			return nil
+		}
+		done, err := r.readLean(key, idx, sc, acc)
+		if err != nil && !errors.Is(err, errLean) {
+			return fmt.Errorf("history: read %s: %w", path, err)
+		}
+		if done {
+			return nil
+		}
 	}
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("history: %w", err)
 	}
 	defer f.Close()
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("history: read %s: corrupt parquet file: %v", path, p)
-		}
-	}()
 	pf, cols, err := r.open(f, key.size)
 	if err != nil {
 		return fmt.Errorf("history: read %s: %w", path, err)
@@ -112,6 +126,175 @@ func (r *reader) fromMemory(idx *seriesIndex, sc *scan, acc *accumulator) bool {
 		acc.addPoints(run.Target, run.pts.Load())
 	}
 	return true
+}
+
+// readLean adds the wanted points of a file whose series index is known,
+// reading only the byte range of the ts and value chunks of the row groups
+// that hold them, with the lean decoder. It returns false, having added
+// nothing, when a chunk needs the Parquet library.
+func (r *reader) readLean(key fileKey, idx *seriesIndex, sc *scan, acc *accumulator) (bool, error) {
+	type want struct {
+		g          int
+		runs       []*seriesRun
+		start, end int64 // rows of the runs whose points are not in memory
+	}
+	var wants []want
+	r.aggs = r.aggs[:0]
+	lo, hi := int64(math.MaxInt64), int64(0)
+	groups := 0
+	for g := range idx.groups {
+		ig := &idx.groups[g]
+		if !ig.overlaps(sc) {
+			continue
+		}
+		groups++
+		runs := idx.find(g, sc.q.Source, sc.q.Metric, sc.q.Target)
+		if len(runs) == 0 {
+			continue
+		}
+		w := want{g: g, start: math.MaxInt64, end: -1}
+		for _, run := range runs {
+			if run.pts.Load() == nil && sc.aggOK(&run.agg) {
+				r.aggs = append(r.aggs, run)
+				continue
+			}
+			w.runs = append(w.runs, run)
+			if run.pts.Load() == nil {
+				w.start, w.end = min(w.start, run.start), max(w.end, run.end)
+			}
+		}
+		if w.end >= 0 {
+			if !ig.lean {
+				return false, nil
+			}
+			lo = min(lo, ig.ts.offset, ig.value.offset)
+			hi = max(hi, ig.ts.end(), ig.value.end())
+		}
+		wants = append(wants, w)
+	}
+	var buf []byte
+	if hi > lo {
+		if hi > key.size {
+			return false, fmt.Errorf("column chunks end at %d, past the file's %d bytes", hi, key.size)
+		}
+		f, err := os.Open(key.path)
+		if err != nil {
+			return false, err
+		}
+		if int64(cap(r.file)) < hi-lo {
+			r.file = make([]byte, max(hi-lo, wholeFile))
+		}
+		buf = r.file[:hi-lo]
+		_, err = f.ReadAt(buf, lo)
+		f.Close()
+		if err != nil {
+			return false, err
+		}
+	}
+	// Everything is decoded before anything is added, so that a chunk the
+	// lean decoder cannot read leaves acc as it was for the fallback.
+	r.got = r.got[:0]
+	var decoded int64
+	for _, w := range wants {
+		ig := &idx.groups[w.g]
+		if w.end >= 0 {
+			var err error
+			if r.ts, err = r.dec.int64s(buf[ig.ts.offset-lo:ig.ts.end()-lo], ig.ts, w.start, w.end, r.ts[:0]); err != nil {
+				return false, fmt.Errorf("row group %d ts: %w", w.g, err)
+			}
+			if r.vs, err = r.dec.float64s(buf[ig.value.offset-lo:ig.value.end()-lo], ig.value, w.start, w.end, r.vs[:0]); err != nil {
+				return false, fmt.Errorf("row group %d value: %w", w.g, err)
+			}
+			decoded += w.end - w.start
+		}
+		for _, run := range w.runs {
+			p := run.pts.Load()
+			if p == nil {
+				p = leanPoints(r.ts[run.start-w.start:run.end-w.start], r.vs[run.start-w.start:run.end-w.start])
+			}
+			r.got = append(r.got, runPoints{run, p})
+		}
+	}
+	acc.stats.RowGroupsSkipped += len(idx.groups) - groups
+	acc.stats.RowGroups += groups
+	acc.stats.RowsDecoded += decoded
+	for _, run := range r.aggs {
+		acc.addAgg(run)
+	}
+	if len(wants) > 0 {
+		acc.stats.Files++
+	} else {
+		acc.stats.FilesSkipped++
+	}
+	for _, g := range r.got {
+		if g.run.pts.Load() == nil {
+			r.cache.keep(key, g.run, g.p)
+		}
+		acc.addPoints(g.run.Target, g.p)
+	}
+	return true, nil
+}
+
+// aggregate computes the summary of every run of a newly indexed file,
+// reading its ts and value chunks whole with the lean decoder.
+func (r *reader) aggregate(key fileKey, idx *seriesIndex) error {
+	f, err := os.Open(key.path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	for g := range idx.groups {
+		ig := &idx.groups[g]
+		if !ig.lean {
+			return errLean
+		}
+		if len(ig.runs) == 0 {
+			continue
+		}
+		rows := ig.runs[len(ig.runs)-1].end
+		lo, hi := min(ig.ts.offset, ig.value.offset), max(ig.ts.end(), ig.value.end())
+		if hi > key.size {
+			return fmt.Errorf("column chunks end at %d, past the file's %d bytes", hi, key.size)
+		}
+		if int64(cap(r.file)) < hi-lo {
+			r.file = make([]byte, max(hi-lo, wholeFile))
+		}
+		buf := r.file[:hi-lo]
+		if _, err := f.ReadAt(buf, lo); err != nil {
+			return err
+		}
+		if r.ts, err = r.dec.int64s(buf[ig.ts.offset-lo:ig.ts.end()-lo], ig.ts, 0, rows, r.ts[:0]); err != nil {
+			return fmt.Errorf("row group %d ts: %w", g, err)
+		}
+		if r.vs, err = r.dec.float64s(buf[ig.value.offset-lo:ig.value.end()-lo], ig.value, 0, rows, r.vs[:0]); err != nil {
+			return fmt.Errorf("row group %d value: %w", g, err)
+		}
+		for _, run := range ig.runs {
+			run.agg = aggOf(leanPoints(r.ts[run.start:run.end], r.vs[run.start:run.end]))
+		}
+	}
+	return nil
+}
+
+// runPoints are the points of one run that readLean decoded.
+type runPoints struct {
+	run *seriesRun
+	p   *points
+}
+
+// leanPoints keeps the rows of one run with a finite value, in time order.
+func leanPoints(ts []int64, vs []float64) *points {
+	p := &points{ts: make([]int64, 0, len(ts)), vs: make([]float64, 0, len(ts))}
+	for i, v := range vs {
+		if !math.IsNaN(v) && !math.IsInf(v, 0) {
+			p.ts = append(p.ts, ts[i])
+			p.vs = append(p.vs, v)
+		}
+	}
+	if !slices.IsSorted(p.ts) {
+		sortPointsByTime(p) // not written by the archiver
+	}
+	return p
 }
 
 func (g *indexGroup) overlaps(sc *scan) bool {
@@ -161,18 +344,30 @@ func (r *reader) open(f *os.File, size int64) (*pq.File, columns, error) {
 // readParquet adds the wanted points of an open file to acc, keeping what
 // it reads in the cache.
 func (r *reader) readParquet(pf *pq.File, cols columns, key fileKey, sc *scan, acc *accumulator) error {
-	var idx *seriesIndex
-	var err error
+	may := false
+	for _, rg := range pf.RowGroups() {
+		if rg.NumRows() > 0 && r.mayHold(rg, cols, sc) {
+			may = true
+			break
+		}
+	}
+	if !may {
+		acc.stats.RowGroupsSkipped += len(pf.RowGroups())
+		acc.stats.FilesSkipped++
+		return nil
+	}
+	idx, err := r.index(pf, key, cols)
+	if err != nil {
+		return err
+	}
+	if done, err := r.readLean(key, idx, sc, acc); done || (err != nil && !errors.Is(err, errLean)) {
+		return err
+	}
 	read := false
 	for g, rg := range pf.RowGroups() {
 		if rg.NumRows() == 0 || !r.mayHold(rg, cols, sc) {
 			acc.stats.RowGroupsSkipped++
 			continue
-		}
-		if idx == nil {
-			if idx, err = r.index(pf, key, cols); err != nil {
-				return err
-			}
 		}
 		acc.stats.RowGroups++
 		read = true
@@ -236,10 +431,14 @@ func (r *reader) index(pf *pq.File, key fileKey, cols columns) (*seriesIndex, er
 	if idx := r.cache.get(key); idx != nil && len(idx.groups) == len(pf.RowGroups()) {
 		return idx, nil
 	}
-	idx, err := r.buildIndex(pf, cols)
+	idx, err := r.buildIndex(pf, cols, key.size)
 	if err != nil {
 		return nil, err
 	}
+	if err := r.aggregate(key, idx); err != nil && !errors.Is(err, errLean) {
+		return nil, err
+	}
+	r.built++
 	r.cache.put(key, idx)
 	return idx, nil
 }

@@ -75,6 +75,11 @@ type Writer struct {
 // NewWriter returns a Writer into the archive at dir.
 func NewWriter(dir string) *Writer { return &Writer{dir: dir} }
 
+// NewWriterAt returns a Writer into the archive at dir whose first batch
+// has bus offset next, so that its files are named apart from those an
+// earlier Writer wrote.
+func NewWriterAt(dir string, next int64) *Writer { return &Writer{dir: dir, next: next} }
+
 // Write archives batches with the real archiver and returns once every
 // batch is committed (durable). It takes ownership of the batches.
 func (w *Writer) Write(batches []arrow.RecordBatch) error {

@@ -1,0 +1,222 @@
+package history_test
+
+import (
+	"context"
+	"math"
+	"math/bits"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/reconmon/recon/runtime/history"
+	"github.com/reconmon/recon/runtime/history/historytest"
+)
+
+// storedIndexQueries are answered from the points (raw, narrow buckets)
+// and from run summaries (buckets wider than an hour, one aligned on
+// hours and one not).
+func storedIndexQueries() []history.Query {
+	return []history.Query{
+		{Source: "web", Metric: "duration", Target: "a", From: t0.Add(90 * time.Minute), To: t0.Add(100 * time.Minute), Points: 1000},
+		{Source: "web", Metric: "duration", Target: "a", From: t0, To: t0.Add(6 * time.Hour), Points: 500},
+		{Source: "web", Metric: "duration", From: t0, To: t0.Add(6 * time.Hour), Points: 3},
+		{Source: "web", Metric: "duration", Target: "b", From: t0.Add(-17 * time.Minute), To: t0.Add(6*time.Hour + 29*time.Minute), Points: 4},
+	}
+}
+
+func answers(t *testing.T, a *history.Archive) []*history.Result {
+	t.Helper()
+	var out []*history.Result
+	for _, q := range storedIndexQueries() {
+		res, err := a.Series(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, res)
+	}
+	return out
+}
+
+// TestStoredIndex: a new Archive (a restarted recond) answers from the
+// index files the first one stored exactly as from the Parquet files, and
+// a file added to a partition or replaced after its index was stored, or a
+// damaged index file, never gives a stale answer.
+func TestStoredIndex(t *testing.T) {
+	dir, all := fixture(t)
+	first := answers(t, open(t, dir))
+	for h := range 6 {
+		hour := t0.Add(time.Duration(h) * time.Hour)
+		p := filepath.Join(dir, "samples", "date="+hour.Format(time.DateOnly), "hour="+hour.Format("15"), ".history-index")
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("no index stored for hour %d: %v", h, err)
+		}
+	}
+	checkAnswers(t, "restarted", answers(t, open(t, dir)), first, all)
+
+	// A late file lands in hour 2, and hour 4's first file is replaced by
+	// one holding other values: both must show.
+	late := t0.Add(2*time.Hour + 30*time.Minute + 5*time.Second)
+	added := []historytest.Point{
+		{Source: "web", Metric: "duration", Target: "a", Ts: late.UnixNano(), Value: 1e6},
+		{Source: "web", Metric: "duration", Target: "b", Ts: late.UnixNano(), Value: -1e6},
+	}
+	replaced := replaceFirstFile(t, dir, t0.Add(4*time.Hour))
+	all = append(removeHour(all, t0.Add(4*time.Hour)), replaced...)
+	if err := historytest.NewWriterAt(dir, 1000).Write([]arrow.RecordBatch{historytest.Batch(added)}); err != nil {
+		t.Fatal(err)
+	}
+	all = append(all, added...)
+	checkAnswers(t, "after a file was added and one replaced", answers(t, open(t, dir)), nil, all)
+
+	// Damaged index files are rebuilt, the answers unchanged.
+	for h := range 6 {
+		hour := t0.Add(time.Duration(h) * time.Hour)
+		p := filepath.Join(dir, "samples", "date="+hour.Format(time.DateOnly), "hour="+hour.Format("15"), ".history-index")
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b[len(b)/2] ^= 0xff
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkAnswers(t, "with damaged index files", answers(t, open(t, dir)), nil, all)
+}
+
+// replaceFirstFile replaces the files of the hour partition of hour by
+// one file of other points (renamed over the first file's name, as
+// compaction does) and returns those points.
+func replaceFirstFile(t *testing.T, dir string, hour time.Time) []historytest.Point {
+	t.Helper()
+	pdir := filepath.Join(dir, "samples", "date="+hour.Format(time.DateOnly), "hour="+hour.Format("15"))
+	names, err := filepath.Glob(filepath.Join(pdir, "*.parquet"))
+	if err != nil || len(names) == 0 {
+		t.Fatalf("no file in %s: %v", pdir, err)
+	}
+	var pts []historytest.Point
+	for i := range 30 {
+		ts := hour.Add(time.Duration(i) * 2 * time.Minute).UnixNano()
+		pts = append(pts,
+			historytest.Point{Source: "web", Metric: "duration", Target: "a", Ts: ts, Value: 42 + float64(i)},
+			historytest.Point{Source: "web", Metric: "duration", Target: "b", Ts: ts, Value: -42 - float64(i)})
+	}
+	other := t.TempDir()
+	if err := historytest.Write(other, []arrow.RecordBatch{historytest.Batch(pts)}); err != nil {
+		t.Fatal(err)
+	}
+	made, err := filepath.Glob(filepath.Join(other, "samples", "*", "*", "*.parquet"))
+	if err != nil || len(made) != 1 {
+		t.Fatalf("replacement archive holds %v (%v), want one file", made, err)
+	}
+	for _, n := range names[1:] {
+		if err := os.Remove(n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Rename(made[0], names[0]); err != nil {
+		t.Fatal(err)
+	}
+	return pts
+}
+
+// removeHour drops the points of the hour starting at hour.
+func removeHour(all []historytest.Point, hour time.Time) []historytest.Point {
+	var out []historytest.Point
+	for _, p := range all {
+		if p.Ts < hour.UnixNano() || p.Ts >= hour.Add(time.Hour).UnixNano() {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// checkAnswers compares answers with the ones expected from the points
+// all (and, when prev is not nil, with earlier answers, exactly).
+func checkAnswers(t *testing.T, when string, got, prev []*history.Result, all []historytest.Point) {
+	t.Helper()
+	for i, q := range storedIndexQueries() {
+		if prev != nil && !sameSeries(got[i].Series, prev[i].Series) {
+			t.Errorf("%s: query %d answered differently than before", when, i)
+		}
+		targets := map[string]bool{}
+		for _, p := range all {
+			if p.Source == q.Source && p.Metric == q.Metric && (q.Target == "" || p.Target == q.Target) {
+				targets[p.Target] = true
+			}
+		}
+		if len(got[i].Series) != len(targets) {
+			t.Fatalf("%s: query %d: %d series, want %d", when, i, len(got[i].Series), len(targets))
+		}
+		for _, s := range got[i].Series {
+			ts, vs := want(all, q.Source, q.Metric, s.Target, q.From, q.To)
+			if s.Count != int64(len(ts)) {
+				t.Fatalf("%s: query %d target %s: %d points, want %d", when, i, s.Target, s.Count, len(ts))
+			}
+			if len(ts) <= q.Points {
+				if !s.Raw || len(s.T) != len(ts) {
+					t.Fatalf("%s: query %d target %s: raw=%v with %d points, want %d raw", when, i, s.Target, s.Raw, len(s.T), len(ts))
+				}
+				sortByTime(ts, vs)
+				for k := range ts {
+					if s.T[k] != ts[k] || s.V[k] != vs[k] {
+						t.Fatalf("%s: query %d target %s: point %d is (%d, %v), want (%d, %v)", when, i, s.Target, k, s.T[k], s.V[k], ts[k], vs[k])
+					}
+				}
+				continue
+			}
+			checkBuckets(t, when, i, q, s, ts, vs)
+		}
+	}
+}
+
+func sortByTime(ts []int64, vs []float64) {
+	for i := 1; i < len(ts); i++ {
+		for j := i; j > 0 && ts[j] < ts[j-1]; j-- {
+			ts[j], ts[j-1] = ts[j-1], ts[j]
+			vs[j], vs[j-1] = vs[j-1], vs[j]
+		}
+	}
+}
+
+// checkBuckets recomputes the buckets of points (ts, vs) for q.
+func checkBuckets(t *testing.T, when string, i int, q history.Query, s history.Series, ts []int64, vs []float64) {
+	t.Helper()
+	from, to := q.From.UnixNano(), q.To.UnixNano()
+	type agg struct {
+		lo, hi, sum float64
+		n           int64
+	}
+	buckets := map[int64]*agg{}
+	for k, v := range ts {
+		b := bucketOf(v, from, to, q.Points)
+		a, ok := buckets[b]
+		if !ok {
+			a = &agg{lo: vs[k], hi: vs[k]}
+			buckets[b] = a
+		}
+		a.lo, a.hi = math.Min(a.lo, vs[k]), math.Max(a.hi, vs[k])
+		a.sum += vs[k]
+		a.n++
+	}
+	if s.Raw || len(s.T) != len(buckets) {
+		t.Fatalf("%s: query %d target %s: raw=%v with %d buckets, want %d", when, i, s.Target, s.Raw, len(s.T), len(buckets))
+	}
+	for k, start := range s.T {
+		b := bucketOf(start, from, to, q.Points)
+		a := buckets[b]
+		if a == nil || s.Min[k] != a.lo || s.Max[k] != a.hi || s.N[k] != a.n || math.Abs(s.Avg[k]-a.sum/float64(a.n)) > 1e-9*math.Max(1, math.Abs(s.Avg[k])) {
+			t.Fatalf("%s: query %d target %s: bucket %d (min %v max %v avg %v n %d), want %+v", when, i, s.Target, b, s.Min[k], s.Max[k], s.Avg[k], s.N[k], a)
+		}
+	}
+}
+
+// bucketOf is floor((ts-from) * points / (to-from)), in 128 bits.
+func bucketOf(ts, from, to int64, points int) int64 {
+	hi, lo := bits.Mul64(uint64(ts-from), uint64(points))
+	b, _ := bits.Div64(hi, lo, uint64(to-from))
+	return int64(b)
+}
