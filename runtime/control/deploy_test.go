@@ -92,6 +92,7 @@ rule %s {
 // A deploy that adds a rule starts it: its alert reaches the plan's
 // stdout sink while recond keeps running.
 func TestEngineDeployAddsRule(t *testing.T) {
+	t.Parallel() // mostly waiting on generator periods
 	dir := t.TempDir()
 	out := &syncBuffer{}
 	c, _ := runCompiled(t, dir, compilePlan(t, dir, fmt.Sprintf(deployBase, "")), out)
@@ -143,6 +144,7 @@ func (r *receiver) got(rule string) bool {
 // A deploy that changes a webhook's URL: the next notification goes to the
 // new receiver, none to the old one.
 func TestEngineDeployChangesWebhook(t *testing.T) {
+	t.Parallel() // mostly waiting on generator periods
 	dir := t.TempDir()
 	old, cur := newReceiver(t), newReceiver(t)
 	hook := func(url string) string { return fmt.Sprintf("sink hook webhook { url = %q }\n", url) }
@@ -168,6 +170,7 @@ func TestEngineDeployChangesWebhook(t *testing.T) {
 // the parquet sink is refused with 422 naming the attribute, and nothing
 // changes.
 func TestEngineDeployRefusesArchiveChange(t *testing.T) {
+	t.Parallel() // mostly waiting on generator periods
 	dir := t.TempDir()
 	p1 := compilePlan(t, dir, fmt.Sprintf(deployBase, ""))
 	if _, err := p1.Marshal(); err != nil { // sets its hash
@@ -197,6 +200,7 @@ func TestEngineDeployRefusesArchiveChange(t *testing.T) {
 // A deploy that adds rules and sinks while a generator runs: every
 // sequence number is archived exactly once across the swap.
 func TestEngineDeployRulesExactlyOnce(t *testing.T) {
+	t.Parallel() // mostly waiting on generator periods
 	dir := t.TempDir()
 	gen := `pipeline "d"
 
@@ -247,4 +251,22 @@ rule flowing {
 	if int(top)+1 != len(seqs) {
 		t.Errorf("%d distinct sequence numbers up to %v: some are missing", len(seqs), top)
 	}
+}
+
+// A deploy that removes a firing rule together with its webhook sink: the
+// rule's resolution has nowhere to go and is dropped, and the rule engine
+// goes on notifying the remaining sinks.
+func TestEngineDeployRemovesRuleAndSink(t *testing.T) {
+	t.Parallel() // mostly waiting on generator periods
+	dir := t.TempDir()
+	hook := newReceiver(t)
+	out := &syncBuffer{}
+	p1 := compilePlan(t, dir, fmt.Sprintf(deployBase, fmt.Sprintf("sink hook webhook { url = %q }\n", hook.srv.URL)+fmt.Sprintf(firingRule, "gone", "hook")))
+	c, _ := runCompiled(t, dir, p1, out)
+	waitFor(t, "the rule's alert at the webhook", func() bool { return hook.got("gone") })
+	res := deploy(t, c, compilePlan(t, dir, fmt.Sprintf(deployBase, fmt.Sprintf(firingRule, "after", "console"))))
+	if got := res.Change.Rules.String() + " / " + res.Change.Sinks.String(); got != "+after -gone (0 unchanged) / -hook (2 unchanged)" {
+		t.Errorf("deploy change %q", got)
+	}
+	waitFor(t, "the new rule's alert on stdout", func() bool { return strings.Contains(out.String(), `"rule":"after"`) })
 }

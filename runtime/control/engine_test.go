@@ -165,6 +165,7 @@ func generator(name string, rate int) plan.Source {
 // changed one restarts, a new one starts, and every sequence number of
 // each is archived exactly once, none missing.
 func TestEngineDeployExactlyOnce(t *testing.T) {
+	t.Parallel() // mostly waiting on generator periods
 	dir := t.TempDir()
 	p1 := livetest.Plan(t, []plan.Source{generator("kept", 500), generator("changed", 500)}, nil, nil)
 	url, stop := runEngine(t, dir, p1)
@@ -305,6 +306,7 @@ func compilePlan(t *testing.T, dir, src string) *plan.Plan {
 // starting over, even though the deploy adds a rule (which restarts the
 // rule engine on the new plan).
 func TestEngineDeployKeepsPendingRule(t *testing.T) {
+	t.Parallel() // mostly waiting on generator periods
 	dir := t.TempDir()
 	p1 := compilePlan(t, dir, fmt.Sprintf(rulePlan, ""))
 	out := &syncBuffer{}
