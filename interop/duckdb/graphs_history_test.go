@@ -80,121 +80,142 @@ func TestGraphHistoryMatchesDuckDB(t *testing.T) {
 	start := time.Date(2026, 5, 31, 20, 0, 0, 0, time.UTC)
 	dir := graphArchive(t, start)
 	db := openDuckDB(t)
-	arch, err := history.New(history.Options{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
 	glob := filepath.Join(dir, "samples", "**", "*.parquet")
 	ctx := context.Background()
-	const where = `FROM read_parquet(?, hive_partitioning = true)
-		WHERE source = ? AND metric = ? AND target = ? AND epoch_ns(ts) >= ? AND epoch_ns(ts) < ?
-		AND value IS NOT NULL AND isfinite(value)`
 
-	cases := []struct {
-		name     string
-		target   string
-		from, to time.Time
-		points   int
-	}{
+	cases := []graphQuery{
 		{"raw within an hour", "a", start.Add(10 * time.Minute), start.Add(40 * time.Minute), 1000},
 		{"raw across midnight", "b", start.Add(3*time.Hour + 50*time.Minute), start.Add(4*time.Hour + 20*time.Minute), 500},
 		{"buckets over 30 hours", "a", start.Add(-time.Hour), start.Add(31 * time.Hour), 700},
 		{"buckets, odd width", "b", start.Add(17 * time.Second), start.Add(29*time.Hour + 3*time.Second), 333},
 		{"buckets, one fewer than points", "a", start.Add(time.Hour), start.Add(time.Hour + 7*time.Second*514), 513},
+		// Buckets wider than an hour: runs of a file within one bucket
+		// are added as their stored summaries.
+		{"buckets of four hours", "a", start.Add(-time.Hour), start.Add(31 * time.Hour), 8},
+		{"wide buckets, odd width", "b", start.Add(-17 * time.Minute), start.Add(30*time.Hour + 29*time.Minute), 7},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			res, err := arch.Series(ctx, history.Query{Source: "web", Metric: "duration", Target: c.target, From: c.from, To: c.to, Points: c.points})
-			if err != nil {
+	// The first Archive reads the Parquet files and stores each hour's
+	// index; the second (a restarted recond) answers from those.
+	for _, pass := range []string{"first read", "from the stored index"} {
+		arch, err := history.New(history.Options{Dir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cases {
+			t.Run(pass+"/"+c.name, func(t *testing.T) {
+				graphCase(t, ctx, db, arch, glob, c)
+			})
+		}
+	}
+}
+
+// graphQuery is one query of web/duration at a target.
+type graphQuery struct {
+	name     string
+	target   string
+	from, to time.Time
+	points   int
+}
+
+// graphWhere selects a series' finite points in a range, as the history
+// API does.
+const graphWhere = `FROM read_parquet(?, hive_partitioning = true)
+		WHERE source = ? AND metric = ? AND target = ? AND epoch_ns(ts) >= ? AND epoch_ns(ts) < ?
+		AND value IS NOT NULL AND isfinite(value)`
+
+// graphCase checks one history query against DuckDB's answer on the same
+// files.
+func graphCase(t *testing.T, ctx context.Context, db *sql.DB, arch *history.Archive, glob string, c graphQuery) {
+	where := graphWhere
+	res, err := arch.Series(ctx, history.Query{Source: "web", Metric: "duration", Target: c.target, From: c.from, To: c.to, Points: c.points})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Series) != 1 {
+		t.Fatalf("%d series, want 1", len(res.Series))
+	}
+	s := res.Series[0]
+	from, to := c.from.UnixNano(), c.to.UnixNano()
+	var total int64
+	if err := db.QueryRowContext(ctx, "SELECT count(*) "+where, glob, "web", "duration", c.target, from, to).Scan(&total); err != nil {
+		t.Fatal(err)
+	}
+	if s.Count != total {
+		t.Fatalf("history counts %d points, DuckDB %d", s.Count, total)
+	}
+	if total <= int64(c.points) {
+		if !s.Raw {
+			t.Fatalf("%d points fit in %d but came bucketed", total, c.points)
+		}
+		rows, err := db.QueryContext(ctx, "SELECT epoch_ns(ts), value "+where+" ORDER BY ts", glob, "web", "duration", c.target, from, to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var ts []int64
+		var vs []float64
+		for rows.Next() {
+			var tv int64
+			var v float64
+			if err := rows.Scan(&tv, &v); err != nil {
 				t.Fatal(err)
 			}
-			if len(res.Series) != 1 {
-				t.Fatalf("%d series, want 1", len(res.Series))
+			ts, vs = append(ts, tv), append(vs, v)
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		// DuckDB reads the archive's UTC-adjusted nanosecond
+		// timestamps as TIMESTAMPTZ, in microseconds: compare
+		// times at that precision (the ranges start on whole
+		// seconds, so no point crosses a range edge by it).
+		got := make([]int64, len(s.T))
+		for i, v := range s.T {
+			got[i] = v / 1000 * 1000
+		}
+		if !slices.Equal(got, ts) || !slices.Equal(s.V, vs) {
+			for i := range min(len(ts), len(s.T)) {
+				if got[i] != ts[i] || s.V[i] != vs[i] {
+					t.Fatalf("raw point %d: history (%d, %v), DuckDB (%d, %v); %d vs %d points", i, got[i], s.V[i], ts[i], vs[i], len(s.T), len(ts))
+				}
 			}
-			s := res.Series[0]
-			from, to := c.from.UnixNano(), c.to.UnixNano()
-			var total int64
-			if err := db.QueryRowContext(ctx, "SELECT count(*) "+where, glob, "web", "duration", c.target, from, to).Scan(&total); err != nil {
-				t.Fatal(err)
-			}
-			if s.Count != total {
-				t.Fatalf("history counts %d points, DuckDB %d", s.Count, total)
-			}
-			if total <= int64(c.points) {
-				if !s.Raw {
-					t.Fatalf("%d points fit in %d but came bucketed", total, c.points)
-				}
-				rows, err := db.QueryContext(ctx, "SELECT epoch_ns(ts), value "+where+" ORDER BY ts", glob, "web", "duration", c.target, from, to)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer rows.Close()
-				var ts []int64
-				var vs []float64
-				for rows.Next() {
-					var tv int64
-					var v float64
-					if err := rows.Scan(&tv, &v); err != nil {
-						t.Fatal(err)
-					}
-					ts, vs = append(ts, tv), append(vs, v)
-				}
-				if err := rows.Err(); err != nil {
-					t.Fatal(err)
-				}
-				// DuckDB reads the archive's UTC-adjusted nanosecond
-				// timestamps as TIMESTAMPTZ, in microseconds: compare
-				// times at that precision (the ranges start on whole
-				// seconds, so no point crosses a range edge by it).
-				got := make([]int64, len(s.T))
-				for i, v := range s.T {
-					got[i] = v / 1000 * 1000
-				}
-				if !slices.Equal(got, ts) || !slices.Equal(s.V, vs) {
-					for i := range min(len(ts), len(s.T)) {
-						if got[i] != ts[i] || s.V[i] != vs[i] {
-							t.Fatalf("raw point %d: history (%d, %v), DuckDB (%d, %v); %d vs %d points", i, got[i], s.V[i], ts[i], vs[i], len(s.T), len(ts))
-						}
-					}
-					t.Fatalf("raw points differ from DuckDB's (%d vs %d points)", len(s.T), len(ts))
-				}
-				return
-			}
-			if s.Raw {
-				t.Fatalf("%d points do not fit in %d but came raw", total, c.points)
-			}
-			rows, err := db.QueryContext(ctx, `SELECT CAST((CAST(epoch_ns(ts) AS HUGEINT) - ?) * ? // (? - ?) AS BIGINT) AS b,
+			t.Fatalf("raw points differ from DuckDB's (%d vs %d points)", len(s.T), len(ts))
+		}
+		return
+	}
+	if s.Raw {
+		t.Fatalf("%d points do not fit in %d but came raw", total, c.points)
+	}
+	rows, err := db.QueryContext(ctx, `SELECT CAST((CAST(epoch_ns(ts) AS HUGEINT) - ?) * ? // (? - ?) AS BIGINT) AS b,
 				min(value), max(value), avg(value), count(*) `+where+` GROUP BY b ORDER BY b`,
-				from, c.points, to, from, glob, "web", "duration", c.target, from, to)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rows.Close()
-			i := 0
-			width := float64(to-from) / float64(c.points)
-			for rows.Next() {
-				var b, n int64
-				var lo, hi, avg float64
-				if err := rows.Scan(&b, &lo, &hi, &avg, &n); err != nil {
-					t.Fatal(err)
-				}
-				if i >= len(s.T) {
-					t.Fatalf("DuckDB has more buckets than the %d returned", len(s.T))
-				}
-				got := int64(math.Round(float64(s.T[i]-from) / width))
-				if got != b || s.Min[i] != lo || s.Max[i] != hi || s.N[i] != n || math.Abs(s.Avg[i]-avg) > 1e-9*math.Max(1, math.Abs(avg)) {
-					t.Fatalf("bucket %d: history (bucket %d) min %v max %v avg %v n %d; DuckDB min %v max %v avg %v n %d",
-						b, got, s.Min[i], s.Max[i], s.Avg[i], s.N[i], lo, hi, avg, n)
-				}
-				i++
-			}
-			if err := rows.Err(); err != nil {
-				t.Fatal(err)
-			}
-			if i != len(s.T) {
-				t.Fatalf("history returned %d buckets, DuckDB %d", len(s.T), i)
-			}
-		})
+		from, c.points, to, from, glob, "web", "duration", c.target, from, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	i := 0
+	width := float64(to-from) / float64(c.points)
+	for rows.Next() {
+		var b, n int64
+		var lo, hi, avg float64
+		if err := rows.Scan(&b, &lo, &hi, &avg, &n); err != nil {
+			t.Fatal(err)
+		}
+		if i >= len(s.T) {
+			t.Fatalf("DuckDB has more buckets than the %d returned", len(s.T))
+		}
+		got := int64(math.Round(float64(s.T[i]-from) / width))
+		if got != b || s.Min[i] != lo || s.Max[i] != hi || s.N[i] != n || math.Abs(s.Avg[i]-avg) > 1e-9*math.Max(1, math.Abs(avg)) {
+			t.Fatalf("bucket %d: history (bucket %d) min %v max %v avg %v n %d; DuckDB min %v max %v avg %v n %d",
+				b, got, s.Min[i], s.Max[i], s.Avg[i], s.N[i], lo, hi, avg, n)
+		}
+		i++
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if i != len(s.T) {
+		t.Fatalf("history returned %d buckets, DuckDB %d", len(s.T), i)
 	}
 }
 
