@@ -32,6 +32,9 @@ type Options struct {
 	// in memory only.
 	DataDir string
 	Logger  *slog.Logger
+	// Metrics, when set, receives the engine's counters (recond's
+	// /metrics); it may outlive the engine.
+	Metrics *Metrics
 	// DefaultLateness applies to rules that set no lateness. Live runs want
 	// a few seconds (the batcher and bus delay samples); tests and
 	// backtests use 0.
@@ -79,6 +82,8 @@ type Engine struct {
 	applied map[int32]int64
 	outbox  []*pending
 	nextID  uint64
+	// reported is what report last added to opts.Metrics, by rule.
+	reported []ruleCounters
 }
 
 // pending is an alert event not yet published and notified everywhere.
@@ -141,6 +146,11 @@ func New(opts Options) (*Engine, error) {
 		if err := e.restore(); err != nil {
 			return nil, err
 		}
+	}
+	// Restored counts were reported by the process that counted them.
+	e.reported = make([]ruleCounters, len(e.rules))
+	for i, r := range e.rules {
+		e.reported[i] = ruleCounters{samples: r.seen, late: r.late}
 	}
 	return e, nil
 }

@@ -61,10 +61,12 @@ func (e *Engine) Run(ctx context.Context) error {
 				if dctx.Err() != nil {
 					continue // shutting down: the saved outbox still holds it
 				}
-				if err := n.Notify(dctx, &d.ev); err != nil {
-					if dctx.Err() != nil {
-						continue
-					}
+				err := n.Notify(dctx, &d.ev)
+				if err != nil && dctx.Err() != nil {
+					continue
+				}
+				e.opts.Metrics.notifiedBy(d.sink, err)
+				if err != nil {
 					e.log.Error("notification failed", "sink", d.sink, "rule", d.ev.Rule, "fingerprint", d.ev.Fingerprint, "err", err)
 				}
 				select {
@@ -196,6 +198,7 @@ func (e *Engine) Run(ctx context.Context) error {
 				}
 			}
 			wait.Stop()
+			e.report(nil) // the next engine starts from the saved counts
 			if err := e.Save(); err != nil {
 				return err
 			}
@@ -220,6 +223,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		for _, ev := range evs {
 			e.queue(ev)
 		}
+		e.report(evs)
 		fresh += len(evs)
 		// New events are made durable and delivered promptly, but a burst
 		// of them does not write the state more than every minCheckpoint.

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/reconmon/recon/module"
 	"github.com/reconmon/recon/plan"
 	"github.com/reconmon/recon/runtime/alert"
@@ -333,6 +334,7 @@ func TestRunEvaluatesOnTheClock(t *testing.T) {
 		return now
 	}
 	var out syncBuffer
+	metrics := NewMetrics() // one per process: both runs add to it
 	run := func(stopWhen func() bool) {
 		c, err := j.Consumer("rules")
 		if err != nil {
@@ -342,7 +344,7 @@ func TestRunEvaluatesOnTheClock(t *testing.T) {
 		e, err := New(Options{
 			Plan: p, DataDir: filepath.Join(dir, "state"), Logger: discardLogger(), Samples: c, Clock: clock,
 			Notifiers: map[string]alert.Notifier{"console": stdoutNotifier(&out)},
-			TickEvery: 5 * time.Millisecond,
+			TickEvery: 5 * time.Millisecond, Metrics: metrics,
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -374,5 +376,29 @@ func TestRunEvaluatesOnTheClock(t *testing.T) {
 	run(func() bool { mu.Lock(); defer mu.Unlock(); return now.After(stopAt) })
 	if out.String() != want {
 		t.Errorf("after a restart the sink printed more:\n%s", out.String())
+	}
+	// /metrics: the one sample counted once (the second engine restored it
+	// and does not add it again), two transitions, two deliveries.
+	const wantMetrics = `
+# HELP recond_notification_failures_total Alert events a notification sink failed to deliver after its retries (logged; not delivered).
+# TYPE recond_notification_failures_total counter
+# HELP recond_notifications_total Alert events a notification sink delivered.
+# TYPE recond_notifications_total counter
+recond_notifications_total{sink="console"} 2
+# HELP recond_rule_groups Groups (by the rule's group by) a rule tracks.
+# TYPE recond_rule_groups gauge
+recond_rule_groups{rule="silent"} 1
+# HELP recond_rule_late_samples_total Samples a rule dropped because they arrived behind its watermark (raise the rule's lateness if this grows).
+# TYPE recond_rule_late_samples_total counter
+recond_rule_late_samples_total{rule="silent"} 0
+# HELP recond_rule_samples_total Samples a rule accepted into its windows.
+# TYPE recond_rule_samples_total counter
+recond_rule_samples_total{rule="silent"} 1
+# HELP recond_rule_transitions_total Alert transitions of a rule, by the severity entered.
+# TYPE recond_rule_transitions_total counter
+recond_rule_transitions_total{rule="silent",severity="critical"} 2
+`
+	if err := testutil.CollectAndCompare(metrics, strings.NewReader(wantMetrics)); err != nil {
+		t.Error(err)
 	}
 }
