@@ -244,7 +244,7 @@ func (a *Archive) run(ctx context.Context, parts []partition, sc *scan) (vanishe
 					continue
 				}
 				p := partFiles{partition: part, files: files}
-				a.loadIndex(p, intern)
+				a.loadIndex(p, r, intern)
 				built := r.built
 				for _, file := range p.files {
 					if err := r.readFile(file, sc, accs[w]); err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"io/fs"
 	"math"
 	"os"
@@ -310,7 +311,7 @@ func decodeIndex(b []byte, intern map[string]string) ([]indexEntry, error) {
 // current (same name, size and modification time) into the cache. A
 // missing or damaged index file loads nothing: the files are then read
 // with the Parquet library and the index file is rewritten.
-func (a *Archive) loadIndex(p partFiles, intern map[string]string) {
+func (a *Archive) loadIndex(p partFiles, r *reader, intern map[string]string) {
 	missing := false
 	for _, f := range p.files {
 		if a.cache.get(f) == nil {
@@ -321,7 +322,7 @@ func (a *Archive) loadIndex(p partFiles, intern map[string]string) {
 	if !missing {
 		return
 	}
-	b, err := os.ReadFile(filepath.Join(p.dir, indexFile))
+	b, err := r.readIndexFile(filepath.Join(p.dir, indexFile))
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
 			a.log.Warn("history: read the partition's index", "dir", p.dir, "err", err)
@@ -344,6 +345,35 @@ func (a *Archive) loadIndex(p partFiles, intern map[string]string) {
 		}
 	}
 }
+
+// readIndexFile reads the file at path into the reader's buffer, valid
+// until the next call.
+func (r *reader) readIndexFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if fi.Size() > maxIndexBytes {
+		return nil, fmt.Errorf("index file of %d bytes", fi.Size())
+	}
+	if int64(cap(r.idxBuf)) < fi.Size() {
+		r.idxBuf = make([]byte, fi.Size())
+	}
+	b := r.idxBuf[:fi.Size()]
+	if _, err := io.ReadFull(f, b); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// maxIndexBytes bounds the index file of one hour (10,000 series take
+// about 0.6 MB).
+const maxIndexBytes = 256 << 20
 
 // storeIndex writes the partition's index file when a file's index was
 // built during this query and the hour is old enough to be settled. Only

@@ -18,19 +18,20 @@ import (
 
 // reader reads archive files for one worker, reusing its value buffers.
 type reader struct {
-	cache *indexCache
-	vals  []pq.Value
-	found []*seriesRun
-	spans [3][]span     // key column runs of buildIndex
-	br    *bufio.Reader // page headers of checkChunks
-	key   []byte        // the current key of keyRuns
-	ts    []int64       // timestamps of the rows readPoints and readLean read
-	vs    []float64     // values of the rows readLean reads
-	file  []byte        // a small file read whole, or the chunks readLean reads
-	dec   chunkDecoder
-	got   []runPoints  // the runs readLean decoded
-	aggs  []*seriesRun // the runs readLean adds as their summaries
-	built int          // series indexes built (not from the cache)
+	cache  *indexCache
+	vals   []pq.Value
+	found  []*seriesRun
+	spans  [3][]span     // key column runs of buildIndex
+	br     *bufio.Reader // page headers of checkChunks
+	key    []byte        // the current key of keyRuns
+	ts     []int64       // timestamps of the rows readPoints and readLean read
+	vs     []float64     // values of the rows readLean reads
+	file   []byte        // a small file read whole, or the chunks readLean reads
+	dec    chunkDecoder
+	got    []runPoints  // the runs readLean decoded
+	aggs   []*seriesRun // the runs readLean adds as their summaries
+	built  int          // series indexes built (not from the cache)
+	idxBuf []byte       // an index file being decoded
 }
 
 func newReader(cache *indexCache) *reader {
