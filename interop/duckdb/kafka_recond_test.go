@@ -189,7 +189,8 @@ rule gen_flowing {
 		{archListen, `recond_kafka_archiver_partitions`, 4},
 		{archListen, `recond_kafka_consumer_skipped_total{group="recon-archivers"}`, 0},
 		{rulesListen, `recond_kafka_consumer_rows_total{group="recon-rules"}`, 1},
-		{rulesListen, `recond_alerts_published_total{sink="bus"}`, 1},
+		{rulesListen, `recond_notifications_total{sink="bus"}`, 1},
+		{rulesListen, `recond_rule_samples_total{rule="gen_flowing"}`, 1},
 	} {
 		if v := kafkaMetric(c.addr, c.series); v < c.atLeast {
 			t.Errorf("%s /metrics: %s = %v, want at least %v", c.addr, c.series, v, c.atLeast)

@@ -1,14 +1,11 @@
 package kafkarole
 
 import (
-	"context"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/reconmon/recon/runtime/alert"
 	"github.com/reconmon/recon/runtime/kafkabus"
 	"github.com/reconmon/recon/runtime/server"
 )
@@ -101,21 +98,16 @@ func (a *Archiver) Health() server.Health {
 	return h
 }
 
-// Rules figures. The rule engine's own counters (rules.Engine.Stats) are
-// read by its Run goroutine only, so they are logged when it stops rather
-// than served here.
-var (
-	alertsSent    = prometheus.NewDesc("recond_alerts_published_total", "Alert events a notification sink accepted.", []string{"sink"}, nil)
-	alertsFailed  = prometheus.NewDesc("recond_alert_notify_failures_total", "Alert events a notification sink failed to deliver (logged).", []string{"sink"}, nil)
-	rulesRestarts = prometheus.NewDesc("recond_rules_interruptions_total", "Times the rule engine stopped on a bus error and resumed.", nil, nil)
-)
+// Rules figures besides the rule engine's own (rules.Metrics: per rule,
+// per notification sink).
+var rulesRestarts = prometheus.NewDesc("recond_rules_interruptions_total", "Times the rule engine stopped on a bus error and resumed.", nil, nil)
 
 // Describe implements prometheus.Collector.
 func (r *Rules) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{consMessages, consRows, consSkipped, consLag,
-		alertsSent, alertsFailed, rulesRestarts} {
+	for _, d := range []*prometheus.Desc{consMessages, consRows, consSkipped, consLag, rulesRestarts} {
 		ch <- d
 	}
+	r.metrics.Describe(ch)
 }
 
 // Collect implements prometheus.Collector.
@@ -130,11 +122,8 @@ func (r *Rules) Collect(ch chan<- prometheus.Metric) {
 	if l, ok := r.kcons.(kafkabus.Lagger); ok {
 		collectLag(ch, g, l.Lag())
 	}
-	for _, n := range r.notifiers {
-		counter(alertsSent, n.sent.Load(), n.sink)
-		counter(alertsFailed, n.failed.Load(), n.sink)
-	}
 	counter(rulesRestarts, r.interruptions.Load())
+	r.metrics.Collect(ch)
 }
 
 // Health is the rules process's /healthz: degraded from a bus error that
@@ -145,21 +134,4 @@ func (r *Rules) Health() server.Health {
 		h.Status, h.Reason = "degraded", "rule engine interrupted: "+*e
 	}
 	return h
-}
-
-// countingNotifier counts what a notification sink accepted and refused.
-type countingNotifier struct {
-	alert.Notifier
-	sink         string
-	sent, failed atomic.Uint64
-}
-
-func (n *countingNotifier) Notify(ctx context.Context, ev *alert.Event) error {
-	err := n.Notifier.Notify(ctx, ev)
-	if err != nil {
-		n.failed.Add(1)
-	} else {
-		n.sent.Add(1)
-	}
-	return err
 }

@@ -53,16 +53,16 @@ type RulesOptions struct {
 // takes over resumes from the committed position with its own persisted
 // state (docs/kafka.md).
 type Rules struct {
-	eng       *rules.Engine
-	cons      bus.Consumer
-	kcons     bus.Consumer // the Kafka consumer under cons
-	topic     *kafkabus.Topic
-	closers   []io.Closer
-	log       *slog.Logger
-	group     string
-	began     time.Time
-	stats     Counters
-	notifiers []*countingNotifier
+	eng     *rules.Engine
+	cons    bus.Consumer
+	kcons   bus.Consumer // the Kafka consumer under cons
+	topic   *kafkabus.Topic
+	closers []io.Closer
+	log     *slog.Logger
+	group   string
+	began   time.Time
+	stats   Counters
+	metrics *rules.Metrics
 	// lastErr is the bus error that last interrupted the engine, until a
 	// message arrives again.
 	lastErr       atomic.Pointer[string]
@@ -88,7 +88,7 @@ func NewRules(opts RulesOptions) (*Rules, error) {
 		opts.Out = io.Discard
 	}
 	log := opts.Logger.With("role", "rules", "group", opts.Group)
-	r := &Rules{log: log, group: opts.Group, began: time.Now()}
+	r := &Rules{log: log, group: opts.Group, began: time.Now(), metrics: rules.NewMetrics()}
 	ok := false
 	defer func() {
 		if !ok {
@@ -110,11 +110,6 @@ func NewRules(opts RulesOptions) (*Rules, error) {
 		}
 		r.closers = append(r.closers, n)
 		ns[c.Name] = n
-	}
-	for name, n := range ns {
-		cn := &countingNotifier{Notifier: n, sink: name}
-		r.notifiers = append(r.notifiers, cn)
-		ns[name] = cn
 	}
 	bal := &oneOwner{}
 	opts.Kafka.Logger = log
@@ -140,6 +135,7 @@ func NewRules(opts RulesOptions) (*Rules, error) {
 		Samples:         r.cons,
 		Notifiers:       ns,
 		Clock:           time.Now,
+		Metrics:         r.metrics,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("kafka rules: %w", err)
