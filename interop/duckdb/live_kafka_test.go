@@ -186,8 +186,8 @@ source web tcp {
 			mu.Unlock()
 		}
 	}()
-	// Each clone runs every second on its collector: three runs of each
-	// reach the one stream.
+	// Each clone runs every second on its collector: samples of each at
+	// three different times reach the one stream.
 	kafkaWait(t, 40*time.Second, "samples of both clones on the viewer's stream", func() bool {
 		mu.Lock()
 		defer mu.Unlock()

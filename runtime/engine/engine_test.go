@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -23,6 +24,9 @@ import (
 	"github.com/reconmon/recon/compiler"
 	"github.com/reconmon/recon/plan"
 	"github.com/reconmon/recon/runtime/control"
+	"github.com/reconmon/recon/runtime/kafkabus/kafkatest"
+	"github.com/reconmon/recon/runtime/kafkarole"
+	"github.com/reconmon/recon/runtime/live"
 	"github.com/reconmon/recon/runtime/server"
 )
 
@@ -274,4 +278,142 @@ func TestDeployAddsAndRemovesSources(t *testing.T) {
 	if _, err := bad.Deploy(ctx, body); err == nil {
 		t.Fatal("a deploy with a wrong token was accepted")
 	}
+}
+
+// runNode runs an engine in the collector role until the test ends or stop
+// is called; it returns the listener's address.
+func runNode(t *testing.T, p *plan.Plan, node string) (string, func()) {
+	t.Helper()
+	ready := make(chan string, 1)
+	e, err := New(p, Options{
+		DataDir: t.TempDir(), Node: node, Listen: "127.0.0.1:0", Registry: catalog.Default(), Token: "s3cret",
+		Role: kafkarole.RoleCollector, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Ready: func(addr string) { ready <- addr },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	var addr string
+	select {
+	case addr = <-ready:
+	case err := <-done:
+		cancel()
+		t.Fatalf("engine %s: %v", node, err)
+	}
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("engine %s: %v", node, err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return addr, stop
+}
+
+// With a kafka sink, a clone asked for at a node that does not run the
+// source runs on the collector that does (control topic), its samples reach
+// the asking node's stream (samples topic), the clone ends when its viewer
+// leaves, and both engines stop without leaving a goroutine behind.
+func TestClonesAcrossNodesOverKafka(t *testing.T) {
+	broker := kafkatest.Start(t, 2, "recon.samples", "recon.control")
+	baseline := goroutines()
+	compile := func(src string) *plan.Plan {
+		file := filepath.Join(t.TempDir(), "p.recon")
+		if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		p, ds := compiler.Compile(file, compiler.Options{})
+		if ds.HasErrors() {
+			t.Fatalf("compile: %v", ds)
+		}
+		return p
+	}
+	sink := fmt.Sprintf("sink bus kafka {\n  brokers = [%q]\n  batch_timeout = 50ms\n}\n", broker.Addrs[0])
+	collector := compile(`pipeline "t"
+source gen generator {
+  period  = 60s
+  rate    = 10
+  series  = 1
+  metrics = 1
+}
+` + sink)
+	viewer := compile("pipeline \"t\"\n" + sink)
+	colAddr, stopCol := runNode(t, collector, "dc1")
+	viewAddr, stopView := runNode(t, viewer, "viewer")
+
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	c := &control.Client{URL: "http://" + viewAddr, Token: "s3cret", HTTP: &http.Client{Transport: tr}}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	info, err := c.StartClone(ctx, live.Request{Source: "gen", Period: plan.Duration(time.Second)})
+	if err != nil {
+		t.Fatalf("clone at the viewer: %v", err)
+	}
+	if !info.Remote {
+		t.Fatalf("clone %+v is not remote", info)
+	}
+	stream, err := c.Stream(ctx, url.Values{"clone": {info.ID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd := bufio.NewReader(stream)
+	runs := map[string]bool{} // times of the clone's samples
+	for len(runs) < 2 {
+		line, err := rd.ReadString('\n')
+		if err != nil {
+			t.Fatalf("stream at the viewer: %v (runs seen: %d)", err, len(runs))
+		}
+		var s struct{ TS, Source, Node string }
+		if json.Unmarshal([]byte(line), &s) == nil && s.Source == info.Name && s.Node == "dc1" {
+			runs[s.TS] = true
+		}
+	}
+	stream.Close()
+	col := &control.Client{URL: "http://" + colAddr, HTTP: &http.Client{Transport: tr}}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		l, err := col.ListClones(ctx)
+		if err == nil && len(l) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the clone still runs on the collector after its viewer left: %+v (%v)", l, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	stopView()
+	stopCol()
+	tr.CloseIdleConnections()
+	deadline = time.Now().Add(10 * time.Second)
+	for left := goroutines(); len(left) > len(baseline); left = goroutines() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines after both engines stopped, %d before:\n%s", len(left), len(baseline), strings.Join(left, "\n\n"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// goroutines returns the stacks of the running goroutines but the test's
+// own and the connection pools of kafka-go Transports: kafkabus.Topic.Close
+// closes its writer but leaves its transport's idle connections (and their
+// goroutines) to kafka-go, which this test does not judge.
+func goroutines() []string {
+	buf := make([]byte, 4<<20)
+	var out []string
+	for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+		if strings.Contains(g, "[running]") || strings.Contains(g, "testing.(*T).Run") || strings.Contains(g, "testing.tRunner") ||
+			strings.Contains(g, "created by github.com/segmentio/kafka-go.(*Transport).grabPool") ||
+			strings.Contains(g, "created by github.com/segmentio/kafka-go.(*connGroup).connect") {
+			continue
+		}
+		out = append(out, g)
+	}
+	return out
 }
