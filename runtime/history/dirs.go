@@ -49,12 +49,34 @@ func (c *dirCache) list(dir string) ([]dirItem, error) {
 	if err != nil {
 		return nil, fmt.Errorf("history: list archive: %w", err)
 	}
-	mtime := fi.ModTime()
+	return c.listAt(dir, fi.ModTime())
+}
+
+// cached returns the listing of dir kept for modification time mtime.
+func (c *dirCache) cached(dir string, mtime time.Time) ([]dirItem, bool) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	l, ok := c.dirs[dir]
-	c.mu.Unlock()
 	if ok && l.mtime.Equal(mtime) {
-		return l.items, nil
+		return l.items, true
+	}
+	return nil, false
+}
+
+// keep records the listing of dir at modification time mtime, unless dir
+// changed within racyWindow.
+func (c *dirCache) keep(dir string, mtime time.Time, items []dirItem) {
+	if time.Since(mtime) > racyWindow {
+		c.mu.Lock()
+		c.dirs[dir] = dirListing{mtime: mtime, items: items}
+		c.mu.Unlock()
+	}
+}
+
+// listAt lists dir, whose modification time is mtime.
+func (c *dirCache) listAt(dir string, mtime time.Time) ([]dirItem, error) {
+	if items, ok := c.cached(dir, mtime); ok {
+		return items, nil
 	}
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
@@ -82,10 +104,6 @@ func (c *dirCache) list(dir string) ([]dirItem, error) {
 			items = append(items, dirItem{name: name, file: fileKey{path: path, size: info.Size(), mtime: info.ModTime()}})
 		}
 	}
-	if time.Since(mtime) > racyWindow {
-		c.mu.Lock()
-		c.dirs[dir] = dirListing{mtime: mtime, items: items}
-		c.mu.Unlock()
-	}
+	c.keep(dir, mtime, items)
 	return items, nil
 }

@@ -238,13 +238,12 @@ func (a *Archive) run(ctx context.Context, parts []partition, sc *scan) (vanishe
 				if errs[w] != nil {
 					continue
 				}
-				files, err := a.parquetFiles(part.dir)
+				files, dirMtime, stored, err := a.partitionFiles(part, r, intern)
 				if err != nil {
 					errs[w] = err
 					continue
 				}
 				p := partFiles{partition: part, files: files}
-				a.loadIndex(p, r, intern)
 				built := r.built
 				for _, file := range p.files {
 					if err := r.readFile(file, sc, accs[w]); err != nil {
@@ -257,8 +256,8 @@ func (a *Archive) run(ctx context.Context, parts []partition, sc *scan) (vanishe
 						break
 					}
 				}
-				if errs[w] == nil && r.built > built {
-					a.storeIndex(p, time.Now())
+				if errs[w] == nil && (r.built > built || !stored) {
+					a.storeIndex(p, dirMtime, time.Now())
 				}
 			}
 		})

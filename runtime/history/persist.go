@@ -10,30 +10,40 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/parquet-go/parquet-go/format"
 )
 
-// The series indexes of a partition's files are kept on disk beside them,
-// in indexFile of the hour directory, so that a new process (recond
-// restarted) does not open every file of a long range with the Parquet
-// library to find where a series lies: it reads one small file per hour
-// and then only the ts and value chunks of the series (see readLean).
+// The series indexes of a partition's files are kept on disk, one index
+// file per hour partition under indexDir of the archive, so that a new
+// process (recond restarted) does not list every partition and open every
+// file of a long range with the Parquet library to find where a series
+// lies: it reads one small file per hour and then only the ts and value
+// chunks of the series (see readLean), or nothing at all for runs whose
+// summary stands for them.
 //
-// An entry is used only for the file of the same name, size and
-// modification time as when it was written; a file compacted, rewritten or
-// added since is read again and the index file rewritten. Hidden names are
-// ignored by the archiver's listings and by readers of *.parquet.
-const indexFile = ".history-index"
+// An index file records the partition directory's listing (names, sizes,
+// modification times) and the directory's modification time, which
+// changes whenever a file is added, removed or renamed into it (how the
+// archiver and compaction write): the recorded listing is used only while
+// the directory's modification time is the recorded one (and older than
+// racyWindow), else the directory is listed again. An index entry is used
+// only for a file of the same name, size and modification time; a file
+// compacted, rewritten or added since is read again and the index file
+// rewritten. The directory is hidden: the archiver and readers of
+// samples/**/*.parquet never see it.
+const indexDir = ".history-index"
 
-const indexMagic = "RHX2"
+const indexMagic = "RHX3"
 
 // persistAfter is how long after an hour ends its partition's index is
 // written: the current hour changes with every flush of the archiver.
 const persistAfter = time.Hour
 
-// indexEntry is one file's index as stored.
+// indexEntry is one file of a partition as stored, with its index when it
+// was built (nil for a file no query needed to index).
 type indexEntry struct {
 	name  string
 	size  int64
@@ -41,9 +51,15 @@ type indexEntry struct {
 	idx   *seriesIndex
 }
 
-// encodeIndex serialises entries: a string table, then per file its key
-// and per row group its ts bounds, chunk locations and runs, then a CRC.
-func encodeIndex(entries []indexEntry) []byte {
+// indexPath is the index file of the hour partition p.
+func (a *Archive) indexPath(p partition) string {
+	return filepath.Join(a.dir, indexDir, "samples", time.Unix(0, p.hour).UTC().Format("2006-01-02T15")+".idx")
+}
+
+// encodeIndex serialises a partition's index: a string table, the
+// directory's modification time, then per file its key and, when indexed,
+// per row group its ts bounds, chunk locations and runs, then a CRC.
+func encodeIndex(dirMtime int64, entries []indexEntry) []byte {
 	strs := map[string]int{}
 	var table []string
 	id := func(s string) uint64 {
@@ -56,11 +72,16 @@ func encodeIndex(entries []indexEntry) []byte {
 		return uint64(i)
 	}
 	var body []byte
+	body = binary.AppendVarint(body, dirMtime)
 	body = binary.AppendUvarint(body, uint64(len(entries)))
 	for _, e := range entries {
 		body = appendString(body, e.name)
 		body = binary.AppendVarint(body, e.size)
 		body = binary.AppendVarint(body, e.mtime)
+		body = appendBool(body, e.idx != nil)
+		if e.idx == nil {
+			continue
+		}
 		body = appendBool(body, e.idx.sorted)
 		body = binary.AppendUvarint(body, uint64(len(e.idx.groups)))
 		for _, g := range e.idx.groups {
@@ -190,20 +211,6 @@ func (d *indexDecoder) bool() bool {
 	return v
 }
 
-func (d *indexDecoder) string() string {
-	n := d.uvarint()
-	if d.err != nil {
-		return ""
-	}
-	if n > uint64(len(d.b)) {
-		d.fail("string past the end")
-		return ""
-	}
-	s := string(d.b[:n])
-	d.b = d.b[n:]
-	return s
-}
-
 // internString reads a string, returning the interned copy.
 func (d *indexDecoder) internString(intern map[string]string) string {
 	n := d.uvarint()
@@ -237,13 +244,13 @@ func (d *indexDecoder) chunk() chunkRef {
 // decodeIndex parses an index file written by encodeIndex. Names are
 // interned in intern (shared by the partitions a worker reads, which
 // repeat the same sources and metrics).
-func decodeIndex(b []byte, intern map[string]string) ([]indexEntry, error) {
+func decodeIndex(b []byte, intern map[string]string) (dirMtime int64, _ []indexEntry, _ error) {
 	if len(b) < len(indexMagic)+4 || string(b[:len(indexMagic)]) != indexMagic {
-		return nil, errors.New("not a history index file")
+		return 0, nil, errors.New("not a history index file")
 	}
 	sum := binary.LittleEndian.Uint32(b[len(b)-4:])
 	if crc32.ChecksumIEEE(b[:len(b)-4]) != sum {
-		return nil, errors.New("index file damaged: checksum mismatch")
+		return 0, nil, errors.New("index file damaged: checksum mismatch")
 	}
 	d := &indexDecoder{b: b[len(indexMagic) : len(b)-4]}
 	table := make([]string, d.count(1))
@@ -258,10 +265,20 @@ func decodeIndex(b []byte, intern map[string]string) ([]indexEntry, error) {
 		}
 		return table[i]
 	}
+	dirMtime = d.varint()
 	entries := make([]indexEntry, d.count(4))
 	for i := range entries {
 		e := &entries[i]
-		e.name, e.size, e.mtime = d.string(), d.varint(), d.varint()
+		e.name, e.size, e.mtime = d.internString(intern), d.varint(), d.varint()
+		if e.size < 0 || e.name == "" || strings.ContainsAny(e.name, "/\\") {
+			d.fail("bad file name or size")
+		}
+		if !d.bool() {
+			if d.err != nil {
+				return 0, nil, d.err
+			}
+			continue
+		}
 		idx := &seriesIndex{sorted: d.bool()}
 		idx.groups = make([]indexGroup, d.count(8))
 		for g := range idx.groups {
@@ -295,55 +312,102 @@ func decodeIndex(b []byte, intern map[string]string) ([]indexEntry, error) {
 		}
 		e.idx = idx
 		if d.err != nil {
-			return nil, d.err
+			return 0, nil, d.err
 		}
 	}
 	if d.err == nil && len(d.b) != 0 {
 		d.fail("trailing bytes")
 	}
 	if d.err != nil {
-		return nil, d.err
+		return 0, nil, d.err
 	}
-	return entries, nil
+	return dirMtime, entries, nil
 }
 
-// loadIndex puts the stored indexes of a partition's files that are still
-// current (same name, size and modification time) into the cache. A
-// missing or damaged index file loads nothing: the files are then read
-// with the Parquet library and the index file is rewritten.
-func (a *Archive) loadIndex(p partFiles, r *reader, intern map[string]string) {
-	missing := false
-	for _, f := range p.files {
-		if a.cache.get(f) == nil {
-			missing = true
-			break
-		}
+// partitionFiles lists the Parquet files of partition p and puts their
+// stored indexes that are still current into the cache. The listing is the
+// one kept in memory or recorded in the index file while the directory is
+// unchanged, else the directory is read. stored says whether the index
+// file already records this listing.
+func (a *Archive) partitionFiles(p partition, r *reader, intern map[string]string) (files []fileKey, dirMtime time.Time, stored bool, err error) {
+	fi, err := os.Stat(p.dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, time.Time{}, true, nil
 	}
-	if !missing {
-		return
-	}
-	b, err := r.readIndexFile(filepath.Join(p.dir, indexFile))
 	if err != nil {
-		if !errors.Is(err, fs.ErrNotExist) {
-			a.log.Warn("history: read the partition's index", "dir", p.dir, "err", err)
-		}
-		return
+		return nil, time.Time{}, false, fmt.Errorf("history: list archive: %w", err)
 	}
-	entries, err := decodeIndex(b, intern)
-	if err != nil {
-		a.log.Warn("history: the partition's index is unusable; it will be rebuilt", "dir", p.dir, "err", err)
-		return
+	dirMtime = fi.ModTime()
+	if items, ok := a.dirs.cached(p.dir, dirMtime); ok && a.allCached(items) {
+		return itemFiles(items), dirMtime, true, nil
+	}
+	recorded, entries := a.readIndex(p, r, intern)
+	var items []dirItem
+	if recorded == dirMtime.UnixNano() && time.Since(dirMtime) > racyWindow {
+		items = make([]dirItem, len(entries))
+		for i, e := range entries {
+			items[i] = dirItem{name: e.name, file: fileKey{path: filepath.Join(p.dir, e.name), size: e.size, mtime: time.Unix(0, e.mtime)}}
+		}
+		a.dirs.keep(p.dir, dirMtime, items)
+		stored = true
+	} else if items, err = a.dirs.listAt(p.dir, dirMtime); err != nil {
+		return nil, time.Time{}, false, err
 	}
 	byName := make(map[string]*indexEntry, len(entries))
 	for i := range entries {
 		byName[entries[i].name] = &entries[i]
 	}
-	for _, f := range p.files {
-		e, ok := byName[filepath.Base(f.path)]
-		if ok && e.size == f.size && e.mtime == f.mtime.UnixNano() && a.cache.get(f) == nil {
+	for _, it := range items {
+		if it.isDir {
+			continue
+		}
+		f := it.file
+		e, ok := byName[it.name]
+		if ok && e.idx != nil && e.size == f.size && e.mtime == f.mtime.UnixNano() && a.cache.get(f) == nil {
 			a.cache.put(f, e.idx)
 		}
 	}
+	return itemFiles(items), dirMtime, stored, nil
+}
+
+// allCached reports whether every file of a listing has its index in the
+// cache.
+func (a *Archive) allCached(items []dirItem) bool {
+	for _, it := range items {
+		if !it.isDir && a.cache.get(it.file) == nil {
+			return false
+		}
+	}
+	return true
+}
+
+func itemFiles(items []dirItem) []fileKey {
+	var out []fileKey
+	for _, it := range items {
+		if !it.isDir {
+			out = append(out, it.file)
+		}
+	}
+	return out
+}
+
+// readIndex returns the partition's index file's recorded directory time
+// and entries; a missing or damaged file is no entries (it is rebuilt).
+func (a *Archive) readIndex(p partition, r *reader, intern map[string]string) (int64, []indexEntry) {
+	path := a.indexPath(p)
+	b, err := r.readIndexFile(path)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			a.log.Warn("history: read the partition's index", "path", path, "err", err)
+		}
+		return 0, nil
+	}
+	mtime, entries, err := decodeIndex(b, intern)
+	if err != nil {
+		a.log.Warn("history: the partition's index is unusable; it will be rebuilt", "path", path, "err", err)
+		return 0, nil
+	}
+	return mtime, entries
 }
 
 // readIndexFile reads the file at path into the reader's buffer, valid
@@ -375,24 +439,24 @@ func (r *reader) readIndexFile(path string) ([]byte, error) {
 // about 0.6 MB).
 const maxIndexBytes = 256 << 20
 
-// storeIndex writes the partition's index file when a file's index was
-// built during this query and the hour is old enough to be settled. Only
-// indexes of the files listed (those current) are written.
-func (a *Archive) storeIndex(p partFiles, now time.Time) {
+// storeIndex writes the partition's index file (its listing, and the
+// indexes of its files in the cache) once the hour is old enough to be
+// settled.
+func (a *Archive) storeIndex(p partFiles, dirMtime, now time.Time) {
 	if p.hour+hourNS+int64(persistAfter) > now.UnixNano() {
 		return
 	}
 	entries := make([]indexEntry, 0, len(p.files))
 	for _, f := range p.files {
-		if idx := a.cache.get(f); idx != nil {
-			entries = append(entries, indexEntry{name: filepath.Base(f.path), size: f.size, mtime: f.mtime.UnixNano(), idx: idx})
-		}
+		entries = append(entries, indexEntry{name: filepath.Base(f.path), size: f.size, mtime: f.mtime.UnixNano(), idx: a.cache.get(f)})
 	}
-	if len(entries) == 0 {
+	path := a.indexPath(p.partition)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		a.log.Debug("history: write the partition's index", "path", path, "err", err)
 		return
 	}
-	if err := writeDurable(p.dir, indexFile, encodeIndex(entries)); err != nil {
-		a.log.Debug("history: write the partition's index", "dir", p.dir, "err", err)
+	if err := writeDurable(filepath.Dir(path), filepath.Base(path), encodeIndex(dirMtime.UnixNano(), entries)); err != nil {
+		a.log.Debug("history: write the partition's index", "path", path, "err", err)
 	}
 }
 

@@ -26,20 +26,23 @@ func FuzzIndexFile(f *testing.F) {
 		},
 	}}}
 	body := func(b []byte) []byte { return b[len(indexMagic) : len(b)-4] }
-	f.Add(body(encodeIndex([]indexEntry{{name: "p0-0-1.parquet", size: 2000, mtime: 1700000000000000000, idx: idx}})))
-	f.Add(body(encodeIndex(nil)))
+	f.Add(body(encodeIndex(1700000000000000001, []indexEntry{
+		{name: "p0-0-1.parquet", size: 2000, mtime: 1700000000000000000, idx: idx},
+		{name: "p0-2-3.parquet", size: 3000, mtime: 1700000000000000000},
+	})))
+	f.Add(body(encodeIndex(0, nil)))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, in []byte) {
 		b := append([]byte(indexMagic), in...)
 		b = binary.LittleEndian.AppendUint32(b, crc32.ChecksumIEEE(b))
-		entries, err := decodeIndex(b, map[string]string{})
+		mtime, entries, err := decodeIndex(b, map[string]string{})
 		if err != nil {
 			return
 		}
-		if again := encodeIndex(entries); !bytes.Equal(again, b) {
+		if again := encodeIndex(mtime, entries); !bytes.Equal(again, b) {
 			// Varints have several encodings: only a decoded file that
 			// re-encodes differently but decodes the same is fine.
-			if _, err := decodeIndex(again, map[string]string{}); err != nil {
+			if _, _, err := decodeIndex(again, map[string]string{}); err != nil {
 				t.Fatalf("re-encoded index does not decode: %v", err)
 			}
 		}

@@ -46,11 +46,18 @@ func answers(t *testing.T, a *history.Archive) []*history.Result {
 // damaged index file, never gives a stale answer.
 func TestStoredIndex(t *testing.T) {
 	dir, all := fixture(t)
-	first := answers(t, open(t, dir))
+	// An archive written a while ago: its partitions' listings are
+	// settled, and the index files record them.
 	for h := range 6 {
 		hour := t0.Add(time.Duration(h) * time.Hour)
-		p := filepath.Join(dir, "samples", "date="+hour.Format(time.DateOnly), "hour="+hour.Format("15"), ".history-index")
-		if _, err := os.Stat(p); err != nil {
+		old := time.Now().Add(-time.Hour)
+		if err := os.Chtimes(partitionDir(dir, hour), old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first := answers(t, open(t, dir))
+	for h := range 6 {
+		if _, err := os.Stat(indexPath(dir, t0.Add(time.Duration(h)*time.Hour))); err != nil {
 			t.Fatalf("no index stored for hour %d: %v", h, err)
 		}
 	}
@@ -73,8 +80,7 @@ func TestStoredIndex(t *testing.T) {
 
 	// Damaged index files are rebuilt, the answers unchanged.
 	for h := range 6 {
-		hour := t0.Add(time.Duration(h) * time.Hour)
-		p := filepath.Join(dir, "samples", "date="+hour.Format(time.DateOnly), "hour="+hour.Format("15"), ".history-index")
+		p := indexPath(dir, t0.Add(time.Duration(h)*time.Hour))
 		b, err := os.ReadFile(p)
 		if err != nil {
 			t.Fatal(err)
@@ -87,12 +93,20 @@ func TestStoredIndex(t *testing.T) {
 	checkAnswers(t, "with damaged index files", answers(t, open(t, dir)), nil, all)
 }
 
+func partitionDir(dir string, hour time.Time) string {
+	return filepath.Join(dir, "samples", "date="+hour.Format(time.DateOnly), "hour="+hour.Format("15"))
+}
+
+func indexPath(dir string, hour time.Time) string {
+	return filepath.Join(dir, ".history-index", "samples", hour.Format("2006-01-02T15")+".idx")
+}
+
 // replaceFirstFile replaces the files of the hour partition of hour by
 // one file of other points (renamed over the first file's name, as
 // compaction does) and returns those points.
 func replaceFirstFile(t *testing.T, dir string, hour time.Time) []historytest.Point {
 	t.Helper()
-	pdir := filepath.Join(dir, "samples", "date="+hour.Format(time.DateOnly), "hour="+hour.Format("15"))
+	pdir := partitionDir(dir, hour)
 	names, err := filepath.Glob(filepath.Join(pdir, "*.parquet"))
 	if err != nil || len(names) == 0 {
 		t.Fatalf("no file in %s: %v", pdir, err)
