@@ -23,7 +23,7 @@ import (
 // runCompiled runs a recond engine on p (compiled from the DSL) with its
 // data in dir/data and its stdout sinks writing to out; it returns the
 // control client and the stop function.
-func runCompiled(t *testing.T, dir string, p *plan.Plan, out io.Writer) (*control.Client, func()) {
+func runCompiled(t testing.TB, dir string, p *plan.Plan, out io.Writer) (*control.Client, func()) {
 	t.Helper()
 	ready := make(chan string, 1)
 	e, err := engine.New(p, engine.Options{DataDir: filepath.Join(dir, "data"), Node: "n1", Listen: "127.0.0.1:0",
@@ -54,7 +54,7 @@ func runCompiled(t *testing.T, dir string, p *plan.Plan, out io.Writer) (*contro
 	return &control.Client{URL: "http://" + addr, Token: token}, stop
 }
 
-func deploy(t *testing.T, c *control.Client, p *plan.Plan) *control.DeployResult {
+func deploy(t testing.TB, c *control.Client, p *plan.Plan) *control.DeployResult {
 	t.Helper()
 	body, err := p.Marshal()
 	if err != nil {

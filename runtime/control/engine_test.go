@@ -288,7 +288,7 @@ rule held {
 }
 `
 
-func compilePlan(t *testing.T, dir, src string) *plan.Plan {
+func compilePlan(t testing.TB, dir, src string) *plan.Plan {
 	t.Helper()
 	file := filepath.Join(dir, "r.recon")
 	if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
