@@ -262,7 +262,10 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 	cctx, cancelConsumers := context.WithCancel(context.Background())
 	defer cancelConsumers()
 	var cwg sync.WaitGroup
-	cerrs := make(chan error, len(o.Consumers)+4)
+	// Room for a failure of each: the extra consumers, the archiver, the
+	// alerts archiver, the rule engine (a rule engine failing beyond that
+	// is logged: recond is already stopping).
+	cerrs := make(chan error, len(o.Consumers)+3)
 	e.consumers = consumerGroup{ctx: cctx, wg: &cwg, errs: cerrs}
 	names, err := e.startConsumers(cctx, &cwg, cerrs)
 	if err != nil {
@@ -531,7 +534,7 @@ func (lk *liveKafka) start(p *control.Plane) error {
 func (lk *liveKafka) loop(ctx context.Context, what string, fn func(context.Context) error) {
 	for {
 		err := fn(ctx)
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || err == nil { // stopped, or its reader closed
 			return
 		}
 		lk.log.Error("live over Kafka: reading the "+what+" failed; retrying", "retry_in", liveRetry, "err", err)
