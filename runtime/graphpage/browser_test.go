@@ -191,6 +191,23 @@ func waitState(t *testing.T, ctx context.Context, within time.Duration, what str
 	}
 }
 
+// waitAlertListed waits until the alert table (reloaded when a
+// transition arrives) lists rule at severity.
+func waitAlertListed(t *testing.T, ctx context.Context, rule, severity string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		listed := eval[string](t, ctx, `document.querySelector("#alerts tbody").textContent`)
+		if strings.Contains(listed, rule) && strings.Contains(listed, severity) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("alert table shows %q, want %s %s", listed, rule, severity)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // archiveWeb archives web/duration@127.0.0.1 every 10 s for two hours
 // from start, with neighbour series in the same files, and an alert
 // transition, into a new archive directory.
@@ -297,9 +314,7 @@ func TestPageInBrowser(t *testing.T) {
 		Fingerprint: alert.Fingerprint("web_slow", map[string]string{"target": "127.0.0.1"}), Since: now,
 	})
 	waitState(t, ctx, 5*time.Second, "the alert transition is marked on the chart", func(st pageState) bool { return st.MarksDrawn >= 1 })
-	if listed := eval[string](t, ctx, `document.querySelector("#alerts tbody").textContent`); !strings.Contains(listed, "web_slow") || !strings.Contains(listed, "critical") {
-		t.Errorf("alert table shows %q, want web_slow critical", listed)
-	}
+	waitAlertListed(t, ctx, "web_slow", "critical")
 
 	// Back to history, two series overlaid: both archived hours of web and
 	// db, bucketed, with a transition the alert stream reports inside them.
