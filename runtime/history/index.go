@@ -83,10 +83,11 @@ type points struct {
 	vs []float64
 }
 
-// Memory the cache accounts for: a run and its strings (interned per
-// file), and one point.
+// Memory the cache accounts for: a run with its summary and the pointer
+// to it (its strings are interned per file, or per worker when read from
+// an index file), and one point.
 const (
-	runBytes   = 96
+	runBytes   = 144
 	pointBytes = 16
 )
 
