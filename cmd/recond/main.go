@@ -78,7 +78,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 type runOptions struct {
 	data, listen, node, level, format, tokenFile, role string
-	memoryLimit                                        string
+	memoryLimit, tlsCert, tlsKey                       string
 }
 
 // DefaultMemoryLimit is recond's soft memory limit unless GOMEMLIMIT or
@@ -96,6 +96,8 @@ func runFlags(out io.Writer) *flag.FlagSet {
 	fs.String("role", string(kafkarole.RoleAll), "all (one machine), or a scale-out role over the plan's kafka sink: collector, archiver, rules")
 	fs.String("log-format", "text", "log format: text or json")
 	fs.String("token-file", "", "file holding the bearer token of the control API (deploys, clones); default $RECON_TOKEN, none: API off")
+	fs.String("tls-cert", "", "PEM certificate `file`: the listener serves HTTPS (with --tls-key; reloaded when the file changes)")
+	fs.String("tls-key", "", "PEM private key `file` of --tls-cert")
 	fs.String("memory-limit", DefaultMemoryLimit, "soft memory limit of the Go runtime (e.g. 1GiB; 0: none); GOMEMLIMIT, when set, wins")
 	return fs
 }
@@ -125,6 +127,11 @@ func runCmd(args []string, stderr io.Writer) int {
 		node: fs.Lookup("node").Value.String(), level: fs.Lookup("log-level").Value.String(),
 		format: fs.Lookup("log-format").Value.String(), tokenFile: fs.Lookup("token-file").Value.String(),
 		role: fs.Lookup("role").Value.String(), memoryLimit: fs.Lookup("memory-limit").Value.String(),
+		tlsCert: fs.Lookup("tls-cert").Value.String(), tlsKey: fs.Lookup("tls-key").Value.String(),
+	}
+	if (o.tlsCert == "") != (o.tlsKey == "") {
+		fmt.Fprintln(stderr, "recond run: --tls-cert and --tls-key go together")
+		return 2
 	}
 	logger, err := newLogger(stderr, o.level, o.format)
 	if err != nil {
@@ -214,7 +221,7 @@ func runner(p *plan.Plan, role kafkarole.Role, o runOptions, reg *module.Registr
 		return r.Run, nil
 	}
 	eng, err := engine.New(p, engine.Options{
-		DataDir: o.data, Node: o.node, Listen: o.listen, Registry: reg, Logger: logger, Version: version(), Token: token, Role: role,
+		DataDir: o.data, Node: o.node, Listen: o.listen, TLSCertFile: o.tlsCert, TLSKeyFile: o.tlsKey, Registry: reg, Logger: logger, Version: version(), Token: token, Role: role,
 	})
 	if err != nil {
 		return nil, err
@@ -233,11 +240,12 @@ func serveRole(r kafkarole.Observed, p *plan.Plan, role kafkarole.Role, o runOpt
 		if node == "" {
 			node, _ = os.Hostname()
 		}
-		srv := server.New(server.Options{Addr: o.listen, Gatherer: reg, Logger: logger, Health: func() server.Health {
-			h := r.Health()
-			h.Pipeline, h.Node, h.Version = p.Pipeline, node, version()
-			return h
-		}})
+		srv := server.New(server.Options{Addr: o.listen, Gatherer: reg, Logger: logger,
+			TLSCertFile: o.tlsCert, TLSKeyFile: o.tlsKey, Health: func() server.Health {
+				h := r.Health()
+				h.Pipeline, h.Node, h.Version = p.Pipeline, node, version()
+				return h
+			}})
 		if err := srv.Start(); err != nil {
 			return fmt.Errorf("%s role: %w", role, err)
 		}

@@ -67,12 +67,14 @@ type Options struct {
 	// Node names this recond in every sample (default: the host name).
 	Node string
 	// Listen is the listener address (default server.DefaultAddr).
-	Listen   string
-	Registry *module.Registry
-	Logger   *slog.Logger
-	Version  string
-	Batch    batch.Options
-	Journal  journal.Options
+	Listen string
+	// TLSCertFile and TLSKeyFile, both set, make the listener serve HTTPS.
+	TLSCertFile, TLSKeyFile string
+	Registry                *module.Registry
+	Logger                  *slog.Logger
+	Version                 string
+	Batch                   batch.Options
+	Journal                 journal.Options
 	// Concurrency bounds the checks running at once (scheduler default).
 	Concurrency int
 	// Consumers start beside the archiver (and the rule engine, which the
@@ -293,7 +295,8 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 		return err
 	}
 
-	e.server = server.New(server.Options{Addr: o.Listen, Gatherer: e.metrics.Registry, Health: e.health, Logger: e.log.With("component", "listener")})
+	e.server = server.New(server.Options{Addr: o.Listen, Gatherer: e.metrics.Registry, Health: e.health,
+		TLSCertFile: o.TLSCertFile, TLSKeyFile: o.TLSKeyFile, Logger: e.log.With("component", "listener")})
 	plane.Register(e.server)
 	if err := e.registerGraphPage(); err != nil {
 		cancelConsumers()
@@ -398,7 +401,7 @@ func (e *Engine) startConsumers(ctx context.Context, wg *sync.WaitGroup, errs ch
 			return nil, fmt.Errorf("alerts archiver consumer: %w", err)
 		}
 		alertArchiver, err := parquet.NewArchiver(parquet.Options{Config: cfg, Table: parquet.AlertsTable, Consumer: aj,
-			Logger: e.log.With("component", "archiver", "table", "alerts")})
+			Logger: e.log.With("component", "archiver")})
 		if err != nil {
 			ac.Close()
 			aj.Close()
@@ -590,6 +593,8 @@ type ruleRunner struct {
 	e   *Engine
 	c   bus.Consumer
 	log *slog.Logger
+	// metrics outlive the engines a deploy replaces.
+	metrics *rules.Metrics
 
 	mu     sync.Mutex
 	cancel context.CancelFunc // of the running engine; nil when none runs
@@ -610,7 +615,8 @@ func (e *Engine) startRules(p *plan.Plan) error {
 			closeNotifiers(notifiers, e.log)
 			return fmt.Errorf("consumer %s: %w", RulesConsumer, err)
 		}
-		r := &ruleRunner{e: e, c: e.track(RulesConsumer, jc), log: e.log.With("component", "rules")}
+		r := &ruleRunner{e: e, c: e.track(RulesConsumer, jc), log: e.log.With("component", "rules"), metrics: rules.NewMetrics()}
+		e.metrics.Registry.MustRegister(r.metrics)
 		e.names = append(e.names, RulesConsumer)
 		e.rules = r
 		g := e.consumers
@@ -636,9 +642,9 @@ func (r *ruleRunner) start(p *plan.Plan, notifiers map[string]alert.Notifier) er
 		return errors.New("rules: recond is stopping")
 	}
 	eng, err := rules.New(rules.Options{
-		Plan: p, DataDir: filepath.Join(r.e.opts.DataDir, "rules"), Logger: r.log,
+		Plan: p, DataDir: filepath.Join(r.e.opts.DataDir, "rules"), Logger: r.e.log, // rules.New names its component
 		DefaultLateness: r.e.lateness(p), Samples: r.c, Alerts: r.e.plane.AlertTap(r.e.alerts),
-		Notifiers: notifiers, Clock: time.Now,
+		Notifiers: notifiers, Clock: time.Now, Metrics: r.metrics,
 	})
 	if err != nil {
 		closeNotifiers(notifiers, r.log)

@@ -22,6 +22,8 @@ import (
 
 	"github.com/reconmon/recon/catalog"
 	"github.com/reconmon/recon/compiler"
+	"github.com/reconmon/recon/internal/httpclient"
+	"github.com/reconmon/recon/internal/testcert"
 	"github.com/reconmon/recon/plan"
 	"github.com/reconmon/recon/runtime/control"
 	"github.com/reconmon/recon/runtime/kafkabus/kafkatest"
@@ -189,6 +191,18 @@ rule big {
 	resp.Body.Close()
 	if !strings.Contains(string(states), `"big"`) {
 		t.Errorf("/api/v1/alerts = %s, want the firing rule big", states)
+	}
+	// /metrics counts the rule's samples and its transition.
+	resp, err = http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsText, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`recond_rule_transitions_total{rule="big",severity="warning"} 1`, `recond_rule_samples_total{rule="big"}`, `recond_notifications_total{sink="console"} 1`} {
+		if !strings.Contains(string(metricsText), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
 	}
 	cancel()
 	if err := <-done; err != nil {
@@ -416,4 +430,62 @@ func goroutines() []string {
 		out = append(out, g)
 	}
 	return out
+}
+
+// With a certificate, the listener serves HTTPS only, and the control API
+// (a deploy through reconc's client trusting the certificate) works over it.
+func TestListenerServesTLS(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	testcert.Write(t, certFile, keyFile, "recond")
+	p := testPlan()
+	ready := make(chan string, 1)
+	e, err := New(p, Options{
+		DataDir: filepath.Join(dir, "data"), Node: "n1", Listen: "127.0.0.1:0", Registry: catalog.Default(), Token: "s3cret",
+		TLSCertFile: certFile, TLSKeyFile: keyFile,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Ready: func(addr string) { ready <- addr },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	addr := <-ready
+
+	client, err := httpclient.New(certFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := client.Get("https://" + addr + "/healthz")
+	if err != nil {
+		t.Fatalf("https /healthz: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.TLS == nil {
+		t.Fatalf("https /healthz: %s (TLS %v)", resp.Status, resp.TLS != nil)
+	}
+	if resp, err := http.Get("http://" + addr + "/healthz"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Fatal("plain HTTP answered 200 on a TLS listener")
+		}
+	}
+	if _, err := (&http.Client{}).Get("https://" + addr + "/healthz"); err == nil {
+		t.Fatal("a client that does not trust the certificate got an answer")
+	}
+	raw, err := p.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := (&control.Client{URL: "https://" + addr, Token: "s3cret", HTTP: client}).Deploy(context.Background(), raw)
+	if err != nil || !res.Unchanged {
+		t.Fatalf("deploy over HTTPS: %+v, %v; want the running plan, unchanged", res, err)
+	}
 }

@@ -2,62 +2,17 @@ package server
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-)
 
-// writeCert writes a self-signed certificate for 127.0.0.1 named cn and its
-// key as PEM files, and returns the certificate.
-func writeCert(t *testing.T, certFile, keyFile, cn string) *x509.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(time.Now().UnixNano()),
-		Subject:               pkix.Name{CommonName: cn},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert
-}
+	"github.com/reconmon/recon/internal/testcert"
+)
 
 func tlsClient(certs ...*x509.Certificate) *http.Client {
 	pool := x509.NewCertPool()
@@ -70,7 +25,7 @@ func tlsClient(certs ...*x509.Certificate) *http.Client {
 func TestTLSServesHTTPSAndReloadsRenewedCertificate(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	first := writeCert(t, certFile, keyFile, "first")
+	first := testcert.Write(t, certFile, keyFile, "first")
 	s := New(Options{Addr: "127.0.0.1:0", TLSCertFile: certFile, TLSKeyFile: keyFile})
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
@@ -99,7 +54,7 @@ func TestTLSServesHTTPSAndReloadsRenewedCertificate(t *testing.T) {
 
 	// A renewal replaces both files; the next handshake after the check
 	// interval serves it, without a restart.
-	second := writeCert(t, certFile, keyFile, "second")
+	second := testcert.Write(t, certFile, keyFile, "second")
 	future := time.Now().Add(time.Minute)
 	for _, f := range []string{certFile, keyFile} {
 		if err := os.Chtimes(f, future, future); err != nil {
@@ -132,8 +87,8 @@ func TestTLSServesHTTPSAndReloadsRenewedCertificate(t *testing.T) {
 func TestTLSRefusesBadKeyPair(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	writeCert(t, certFile, keyFile, "a")
-	writeCert(t, filepath.Join(dir, "other.pem"), keyFile, "b") // key no longer matches cert.pem
+	testcert.Write(t, certFile, keyFile, "a")
+	testcert.Write(t, filepath.Join(dir, "other.pem"), keyFile, "b") // key no longer matches cert.pem
 	for name, o := range map[string]Options{
 		"mismatched key": {TLSCertFile: certFile, TLSKeyFile: keyFile},
 		"missing key":    {TLSCertFile: certFile},
