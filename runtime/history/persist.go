@@ -36,7 +36,7 @@ import (
 // samples/**/*.parquet never see it.
 const indexDir = ".history-index"
 
-const indexMagic = "RHX3"
+const indexMagic = "RHX4"
 
 // persistAfter is how long after an hour ends its partition's index is
 // written: the current hour changes with every flush of the archiver.
@@ -96,13 +96,14 @@ func encodeIndex(dirMtime int64, entries []indexEntry) []byte {
 				body = binary.AppendUvarint(body, id(r.Source))
 				body = binary.AppendUvarint(body, id(r.Metric))
 				body = binary.AppendUvarint(body, id(r.Target))
-				body = binary.AppendVarint(body, r.start)
+				// Runs are contiguous from row 0: only lengths are kept;
+				// times are kept relative to the group's ts minimum.
 				body = binary.AppendVarint(body, r.end-r.start)
 				body = appendBool(body, r.agg.ok)
 				if r.agg.ok {
 					body = binary.AppendVarint(body, r.agg.count)
-					body = binary.AppendVarint(body, r.agg.tsMin)
-					body = binary.AppendVarint(body, r.agg.tsMax)
+					body = binary.AppendVarint(body, r.agg.tsMin-g.tsMin)
+					body = binary.AppendVarint(body, r.agg.tsMax-r.agg.tsMin)
 					body = binary.LittleEndian.AppendUint64(body, math.Float64bits(r.agg.min))
 					body = binary.LittleEndian.AppendUint64(body, math.Float64bits(r.agg.max))
 					body = binary.LittleEndian.AppendUint64(body, math.Float64bits(r.agg.sum))
@@ -183,6 +184,12 @@ func (d *indexDecoder) count(min int) int {
 		return 0
 	}
 	return int(n)
+}
+
+// addOK reports whether a+b does not overflow.
+func addOK(a, b int64) bool {
+	c := a + b
+	return (b >= 0) == (c >= a)
 }
 
 func (d *indexDecoder) float() float64 {
@@ -292,19 +299,20 @@ func decodeIndex(b []byte, intern map[string]string) (dirMtime int64, _ []indexE
 			for k := range slab {
 				r := &slab[k]
 				r.Source, r.Metric, r.Target = str(), str(), str()
-				r.start = d.varint()
 				n := d.varint()
-				if r.start != row || n <= 0 || r.start > math.MaxInt64-n {
-					d.fail("runs not contiguous")
+				if n <= 0 || row > math.MaxInt64-n {
+					d.fail("bad run length")
 				}
-				r.end = r.start + n
+				r.start, r.end = row, row+n
 				row = r.end
 				if r.agg.ok = d.bool(); r.agg.ok {
-					r.agg.count, r.agg.tsMin, r.agg.tsMax = d.varint(), d.varint(), d.varint()
-					r.agg.min, r.agg.max, r.agg.sum = d.float(), d.float(), d.float()
-					if r.agg.count < 0 || r.agg.count > n || r.agg.tsMin > r.agg.tsMax {
+					count, off, span := d.varint(), d.varint(), d.varint()
+					if count < 0 || count > n || span < 0 || !addOK(ig.tsMin, off) || !addOK(ig.tsMin+off, span) {
 						d.fail("bad run summary")
 					}
+					r.agg.count, r.agg.tsMin = count, ig.tsMin+off
+					r.agg.tsMax = r.agg.tsMin + span
+					r.agg.min, r.agg.max, r.agg.sum = d.float(), d.float(), d.float()
 				}
 				ig.runs[k] = r
 			}
