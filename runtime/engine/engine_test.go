@@ -415,16 +415,12 @@ source gen generator {
 }
 
 // goroutines returns the stacks of the running goroutines but the test's
-// own and the connection pools of kafka-go Transports: kafkabus.Topic.Close
-// closes its writer but leaves its transport's idle connections (and their
-// goroutines) to kafka-go, which this test does not judge.
+// own.
 func goroutines() []string {
 	buf := make([]byte, 4<<20)
 	var out []string
 	for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
-		if strings.Contains(g, "[running]") || strings.Contains(g, "testing.(*T).Run") || strings.Contains(g, "testing.tRunner") ||
-			strings.Contains(g, "created by github.com/segmentio/kafka-go.(*Transport).grabPool") ||
-			strings.Contains(g, "created by github.com/segmentio/kafka-go.(*connGroup).connect") {
+		if strings.Contains(g, "[running]") || strings.Contains(g, "testing.(*T).Run") || strings.Contains(g, "testing.tRunner") {
 			continue
 		}
 		out = append(out, g)

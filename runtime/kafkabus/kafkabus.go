@@ -470,8 +470,15 @@ func (t *Topic) Consumer(name string) (bus.Consumer, error) {
 	return &consumer{t: t, r: r, group: name, lag: map[int32]int64{}}, nil
 }
 
-// Close flushes and closes the writer.
-func (t *Topic) Close() error { return t.writer.Close() }
+// Close flushes and closes the writer, then the connections its transport
+// pools (they would outlive the Topic otherwise).
+func (t *Topic) Close() error {
+	err := t.writer.Close()
+	if tr, ok := t.writer.Transport.(*kafka.Transport); ok {
+		tr.CloseIdleConnections()
+	}
+	return err
+}
 
 type consumer struct {
 	t     *Topic
