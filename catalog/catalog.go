@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/reconmon/recon/module"
+	"github.com/reconmon/recon/sinks/alertmanager"
 	"github.com/reconmon/recon/sinks/exec"
 	"github.com/reconmon/recon/sinks/kafka"
 	"github.com/reconmon/recon/sinks/parquet"
@@ -24,7 +25,7 @@ import (
 var specs = []*module.Spec{
 	httpsource.Spec, tcp.Spec, dns.Spec, ping.Spec, snmp.Spec, snmptrap.Spec,
 	nagios.Spec, selfcheck.Spec, generator.Spec,
-	parquet.Spec, kafka.Spec, webhook.Spec, stdout.Spec, exec.Spec,
+	parquet.Spec, kafka.Spec, webhook.Spec, stdout.Spec, exec.Spec, alertmanager.Spec,
 }
 
 // New returns a registry holding every module of this build.

@@ -17,7 +17,7 @@ func TestDesignModules(t *testing.T) {
 	}
 	want := map[module.Kind][]string{
 		module.KindSource: {"dns", "generator", "http", "nagios", "ping", "selfcheck", "snmp", "snmp_trap", "tcp"},
-		module.KindSink:   {"exec", "kafka", "parquet", "stdout", "webhook"},
+		module.KindSink:   {"alertmanager", "exec", "kafka", "parquet", "stdout", "webhook"},
 	}
 	for kind, names := range want {
 		if got := strings.Join(reg.Names(kind), " "); got != strings.Join(names, " ") {

@@ -455,7 +455,7 @@ func (c *compiler) sinkNames() []string {
 }
 
 // alertSinks are the sink modules a rule may notify.
-var alertSinks = []string{"exec", "kafka", "stdout", "webhook"}
+var alertSinks = []string{"alertmanager", "exec", "kafka", "stdout", "webhook"}
 
 func isAlertSink(kind string) bool {
 	for _, k := range alertSinks {

@@ -47,6 +47,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		}
 	}
 	e.dropGoneSinks()
+	e.syncFiring()
 	done := make(chan delivery, 1024)
 	queues := map[string]chan delivery{}
 	var wg sync.WaitGroup
