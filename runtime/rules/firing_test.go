@@ -2,6 +2,7 @@ package rules
 
 import (
 	"context"
+	"io"
 	"path/filepath"
 	"testing"
 	"time"
@@ -114,5 +115,38 @@ func TestRunSyncsFiringAlertsToAlertmanager(t *testing.T) {
 	amtest.Eventually(t, "the receiver to get the second resolution", func() bool { return count("resolved") == 2 })
 	if k := count("firing"); k != 2 {
 		t.Errorf("receiver got %d firing notifications, want 2 (before the stop, after the restart):\n%s", k, am)
+	}
+}
+
+// A .recon file's alertmanager sink compiles, a rule may notify it, and
+// BuildNotifiers builds it as a Syncer that must be closed.
+func TestBuildAlertmanagerNotifier(t *testing.T) {
+	p, err := loadRules("am.recon", []byte(`pipeline "n"
+source web generator { target = "127.0.0.1" }
+sink am alertmanager {
+  urls            = ["http://127.0.0.1:9093", "http://127.0.0.1:9094/am"]
+  resend_interval = 30s
+  labels          = { team = "web" }
+}
+rule r {
+  from = web
+  critical when count() > 0
+  notify = [am]
+}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns, err := BuildNotifiers(p, io.Discard, discardLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, ok := ns["am"].(*alertmanager.Notifier)
+	if !ok {
+		t.Fatalf("notifier am is %T, want the alertmanager sink", ns["am"])
+	}
+	var _ alert.Syncer = n
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
 	}
 }
