@@ -3,6 +3,8 @@ package alertmanager
 import (
 	"context"
 	"encoding/pem"
+	"io"
+	"log"
 	"log/slog"
 	"math"
 	"net/http"
@@ -243,13 +245,15 @@ func TestRejectionsAndRetries(t *testing.T) {
 // Basic authentication and a CA file for https.
 func TestBasicAuthOverTLS(t *testing.T) {
 	got := make(chan []string, 1)
-	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u, p, _ := r.BasicAuth()
 		select {
 		case got <- []string{u, p}:
 		default:
 		}
 	}))
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshakes below are expected
+	srv.StartTLS()
 	defer srv.Close()
 	ca := filepath.Join(t.TempDir(), "ca.pem")
 	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
