@@ -2,8 +2,6 @@ package parquet
 
 import (
 	"bufio"
-	"bytes"
-	"cmp"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -14,10 +12,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	pq "github.com/parquet-go/parquet-go"
 	"github.com/zeebo/xxh3"
 )
@@ -160,44 +159,52 @@ func compactPartition(root, pdir string, l *layout, opts *CompactOptions, log *s
 	sum := h.Sum128().Bytes()
 	id := hex.EncodeToString(sum[:8])
 
-	var ar arena
-	var rows []pq.Row
+	// The inputs are read column by column into Arrow batches and written
+	// by the archiver's encoder, whose stable sort by (hour, series key,
+	// time) over the batches in input order is the table's sort order with
+	// ties in input order.
+	rd := newBatchReader(l, memory.NewGoAllocator())
+	defer rd.release()
+	var batches []arrow.RecordBatch
+	defer func() {
+		for _, b := range batches {
+			b.Release()
+		}
+	}()
 	var in digest
 	for _, name := range inputs {
-		f, err := readPath(filepath.Join(pdir, name), &ar)
+		n0 := len(batches)
+		batches, err = rd.readPath(filepath.Join(pdir, name), batches)
 		if err != nil {
 			return CompactResult{}, err
 		}
-		if !pq.EqualNodes(f.schema, l.schema) {
-			return CompactResult{}, fmt.Errorf("%s: schema differs from table %s: not compacted", filepath.Join(pdir, name), l.Name)
+		for _, b := range batches[n0:] {
+			in.addBatch(l, b)
 		}
-		for _, r := range f.rows {
-			in.add(r)
-		}
-		rows = append(rows, f.rows...)
 	}
-	sortRows(rows, l)
+	enc := newEncoder(l, writerConfig{CompressionLevel: opts.CompressionLevel, RowGroupRows: opts.RowGroupRows, PageBytes: pageBytes})
+	var refs []rowRef
+	for _, g := range enc.plan(batches) { // one group: a partition holds one hour
+		refs = append(refs, g.refs...)
+	}
 
 	intent := compactIntent{ID: id, Inputs: inputs, Digest: in}
 	if err := writeIntent(pdir, &intent); err != nil {
 		return CompactResult{}, err
 	}
 	opts.step("intent")
-	outputs, err := writeOutputs(pdir, id, rows, l, opts)
+	outputs, err := writeOutputs(pdir, id, enc, batches, refs, opts.TargetFileSize)
 	if err != nil {
 		return CompactResult{}, rollback(pdir, id, err)
 	}
 	opts.step("outputs")
 	var out digest
 	for _, name := range outputs {
-		var oar arena
-		f, err := readPath(filepath.Join(pdir, name), &oar)
+		d, err := digestPath(filepath.Join(pdir, name))
 		if err != nil {
 			return CompactResult{}, rollback(pdir, id, err)
 		}
-		for _, r := range f.rows {
-			out.add(r)
-		}
+		out.merge(&d)
 	}
 	if !out.equal(&in) {
 		return CompactResult{}, rollback(pdir, id, fmt.Errorf("%s: compacted files hold %s, inputs %s", pdir, &out, &in))
@@ -264,93 +271,56 @@ func allFromOneCompaction(names []string) bool {
 	return true
 }
 
-// sortRows sorts rows by the table's sort columns, stably.
-func sortRows(rows []pq.Row, l *layout) {
-	nk := len(l.keyIdx)
-	type key struct {
-		row  int
-		ts   int64
-		strs [][]byte
-	}
-	leafOf := make(map[int]int, nk+1) // leaf column → key position, nk for time
-	for j, c := range l.keyIdx {
-		leafOf[l.leaf[c]] = j
-	}
-	leafOf[l.leaf[l.timeIdx]] = nk
-	flat := make([][]byte, len(rows)*nk)
-	keys := make([]key, len(rows))
-	for i, r := range rows {
-		k := key{row: i, strs: flat[i*nk : (i+1)*nk]}
-		for _, v := range r {
-			if j, ok := leafOf[v.Column()]; ok {
-				if j == nk {
-					k.ts = v.Int64()
-				} else {
-					k.strs[j] = v.ByteArray()
-				}
-			}
-		}
-		keys[i] = k
-	}
-	slices.SortStableFunc(keys, func(a, b key) int {
-		for j := range nk {
-			if c := bytes.Compare(a.strs[j], b.strs[j]); c != 0 {
-				return c
-			}
-		}
-		return cmp.Compare(a.ts, b.ts)
-	})
-	sorted := make([]pq.Row, len(rows))
-	for i, k := range keys {
-		sorted[i] = rows[k.row]
-	}
-	copy(rows, sorted)
-}
-
-// writeOutputs writes rows as c-<id>-<n>.parquet files of about
-// TargetFileSize each, durably, and returns their names.
-func writeOutputs(pdir, id string, rows []pq.Row, l *layout, opts *CompactOptions) ([]string, error) {
+// writeOutputs writes the rows refs of batches, in order, as
+// c-<id>-<n>.parquet files of about targetSize each, durably, and returns
+// their names.
+func writeOutputs(pdir, id string, enc *encoder, batches []arrow.RecordBatch, refs []rowRef, targetSize int64) ([]string, error) {
 	var names []string
-	for n := 0; len(rows) > 0; n++ {
+	for n := 0; len(refs) > 0; n++ {
 		name := fmt.Sprintf("c-%s-%d.parquet", id, n)
 		written := 0
 		_, err := writeAtomic(pdir, name, func(w io.Writer) error {
 			var err error
-			written, err = writeRows(w, rows, l, opts)
+			written, err = enc.writeFileUpTo(w, batches, refs, targetSize)
 			return err
 		})
 		if err != nil {
 			return names, err
 		}
 		names = append(names, name)
-		rows = rows[written:]
+		refs = refs[written:]
 	}
 	return names, nil
 }
 
-// writeRows writes rows to w until the file reaches TargetFileSize, and
-// returns how many it wrote.
-func writeRows(w io.Writer, rows []pq.Row, l *layout, opts *CompactOptions) (int, error) {
-	pw := pq.NewWriter(w, writerOptions(l, writerConfig{CompressionLevel: opts.CompressionLevel, RowGroupRows: opts.RowGroupRows, PageBytes: pageBytes})...)
+// sizeCheckRows is how many rows a file gets between two checks of its size
+// against the target.
+const sizeCheckRows = 64 << 10
+
+// writeFileUpTo is writeFile for the first rows of refs: it writes row
+// groups of up to RowGroupRows until the file reaches targetSize (checked
+// every sizeCheckRows rows), and returns how many rows it wrote.
+func (e *encoder) writeFileUpTo(out io.Writer, batches []arrow.RecordBatch, refs []rowRef, targetSize int64) (int, error) {
+	w := pq.NewWriter(out, e.opts...) // a new writer per file: see writeFile
 	written, inGroup := 0, 0
-	for written < len(rows) {
-		chunk := rows[written:min(written+chunkRows, len(rows), written+opts.RowGroupRows-inGroup)]
-		if _, err := pw.WriteRows(chunk); err != nil {
+	for written < len(refs) {
+		chunk := refs[written:min(written+sizeCheckRows, len(refs), written+e.cfg.RowGroupRows-inGroup)]
+		if err := e.writeRowGroup(w.ColumnWriters(), batches, chunk); err != nil {
 			return 0, err
 		}
 		written += len(chunk)
 		inGroup += len(chunk)
-		if inGroup >= opts.RowGroupRows || pw.Size() >= opts.TargetFileSize {
-			if err := pw.Flush(); err != nil {
+		if inGroup >= e.cfg.RowGroupRows || w.Size() >= targetSize {
+			if err := w.Flush(); err != nil {
 				return 0, err
 			}
 			inGroup = 0
-			if pw.Size() >= opts.TargetFileSize {
+			if w.Size() >= targetSize {
 				break
 			}
 		}
 	}
-	return written, pw.Close()
+	return written, w.Close()
 }
 
 func writeIntent(pdir string, it *compactIntent) error {

@@ -11,61 +11,56 @@ import (
 	"github.com/zeebo/xxh3"
 )
 
-// fileRows is the content of one Parquet file.
-type fileRows struct {
-	schema *pq.Schema
-	rows   []pq.Row
-}
-
-// readFile reads every row of the Parquet file in r. It decodes bytes from
-// disk that may be damaged, so it turns a panic inside the Parquet library
-// into an error: a bad file is reported, never fatal. Byte-array values are
-// copied into arena, which the rows then reference.
-func readFile(r io.ReaderAt, size int64, arena *arena) (out fileRows, err error) {
+// digestFile reads every row of the Parquet file in r into an
+// order-independent digest. It decodes bytes from disk that may be damaged,
+// so it turns a panic inside the Parquet library into an error: a bad file
+// is reported, never fatal. It reads rows with the Parquet library's row
+// reader, a decoder independent of the column reader compaction moves data
+// with, so that the two check each other.
+func digestFile(r io.ReaderAt, size int64) (d digest, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			out, err = fileRows{}, fmt.Errorf("corrupt parquet file: %v", p)
+			d, err = digest{}, fmt.Errorf("corrupt parquet file: %v", p)
 		}
 	}()
 	if err := checkFooter(r, size); err != nil {
-		return fileRows{}, err
+		return digest{}, err
 	}
 	f, err := pq.OpenFile(r, size)
 	if err != nil {
-		return fileRows{}, err
+		return digest{}, err
 	}
 	if err := checkChunks(f, size); err != nil {
-		return fileRows{}, err
+		return digest{}, err
 	}
-	out.schema = f.Schema()
 	buf := make([]pq.Row, 256)
 	for _, rg := range f.RowGroups() {
 		rows := rg.Rows()
 		for {
 			n, err := rows.ReadRows(buf)
 			for _, row := range buf[:n] {
-				out.rows = append(out.rows, arena.cloneRow(row))
+				d.add(row)
 			}
 			if errors.Is(err, io.EOF) {
 				break
 			}
 			if err != nil {
 				_ = rows.Close()
-				return fileRows{}, err
+				return digest{}, err
 			}
 			if n == 0 {
 				_ = rows.Close()
-				return fileRows{}, errors.New("row reader made no progress")
+				return digest{}, errors.New("row reader made no progress")
 			}
 		}
 		if err := rows.Close(); err != nil {
-			return fileRows{}, err
+			return digest{}, err
 		}
 	}
-	if int64(len(out.rows)) != f.NumRows() {
-		return fileRows{}, fmt.Errorf("read %d rows, footer says %d", len(out.rows), f.NumRows())
+	if d.Rows != f.NumRows() {
+		return digest{}, fmt.Errorf("read %d rows, footer says %d", d.Rows, f.NumRows())
 	}
-	return out, nil
+	return d, nil
 }
 
 // checkFooter checks the magic bytes and that the footer length fits in the
@@ -131,62 +126,22 @@ const (
 	maxChunkBytes = 1 << 34
 )
 
-// readPath reads the Parquet file at path.
-func readPath(path string, arena *arena) (fileRows, error) {
+// digestPath is digestFile of the file at path.
+func digestPath(path string) (digest, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return fileRows{}, err
+		return digest{}, err
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return fileRows{}, err
+		return digest{}, err
 	}
-	rows, err := readFile(f, fi.Size(), arena)
+	d, err := digestFile(f, fi.Size())
 	if err != nil {
-		return fileRows{}, fmt.Errorf("read %s: %w", path, err)
+		return digest{}, fmt.Errorf("read %s: %w", path, err)
 	}
-	return rows, nil
-}
-
-// arena holds copies of byte-array values in large chunks, so that reading
-// a file does not allocate once per string.
-type arena struct {
-	chunk []byte
-	vals  []pq.Value
-}
-
-const arenaChunk = 1 << 20
-
-func (a *arena) bytes(b []byte) []byte {
-	if len(b) > arenaChunk/4 {
-		return append([]byte(nil), b...)
-	}
-	if len(a.chunk)+len(b) > cap(a.chunk) {
-		a.chunk = make([]byte, 0, arenaChunk)
-	}
-	start := len(a.chunk)
-	a.chunk = append(a.chunk, b...)
-	return a.chunk[start:len(a.chunk):len(a.chunk)]
-}
-
-func (a *arena) cloneRow(row pq.Row) pq.Row {
-	if len(a.vals)+len(row) > cap(a.vals) {
-		a.vals = make([]pq.Value, 0, max(4096, len(row)))
-	}
-	start := len(a.vals)
-	for _, v := range row {
-		if k := v.Kind(); k == pq.ByteArray || k == pq.FixedLenByteArray {
-			b := a.bytes(v.ByteArray())
-			if k == pq.ByteArray {
-				v = pq.ByteArrayValue(b).Level(v.RepetitionLevel(), v.DefinitionLevel(), v.Column())
-			} else {
-				v = pq.FixedLenByteArrayValue(b).Level(v.RepetitionLevel(), v.DefinitionLevel(), v.Column())
-			}
-		}
-		a.vals = append(a.vals, v)
-	}
-	return pq.Row(a.vals[start:len(a.vals):len(a.vals)])
+	return d, nil
 }
 
 // digest is an order-independent checksum of a set of rows: the row count
@@ -217,6 +172,13 @@ func (d *digest) add(row pq.Row) {
 	d.Rows++
 	d.SumLo += h.Lo
 	d.SumHi += h.Hi
+}
+
+// merge adds the rows of o to d.
+func (d *digest) merge(o *digest) {
+	d.Rows += o.Rows
+	d.SumLo += o.SumLo
+	d.SumHi += o.SumHi
 }
 
 func (d *digest) equal(o *digest) bool {
