@@ -9,7 +9,8 @@ RACE_PKGS := ./runtime/... ./sinks/... ./sources/...
 FUZZTIME ?= 10s
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.7.0
 APT_PACKAGES := snmp snmpd snmptrapd monitoring-plugins-basic monitoring-plugins-standard \
-	liburiparser1 dnsmasq-base bind9-dnsutils iproute2 kcat iputils-ping procps chromium
+	liburiparser1 dnsmasq-base bind9-dnsutils iproute2 kcat iputils-ping procps chromium \
+	prometheus-alertmanager
 
 .PHONY: help build run test test-race test-kafka lint fuzz bench docs docs-check deps ci clean
 

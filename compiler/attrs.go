@@ -3,6 +3,7 @@ package compiler
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/reconmon/recon/diag"
 	"github.com/reconmon/recon/dsl"
@@ -456,6 +457,9 @@ func (c *compiler) sinkNames() []string {
 
 // alertSinks are the sink modules a rule may notify.
 var alertSinks = []string{"alertmanager", "exec", "kafka", "stdout", "webhook"}
+
+// AlertSinks returns the sink modules a rule may notify (for the docs).
+func AlertSinks() []string { return slices.Clone(alertSinks) }
 
 func isAlertSink(kind string) bool {
 	for _, k := range alertSinks {

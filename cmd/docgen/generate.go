@@ -51,7 +51,7 @@ func Generate(w io.Writer, reg *module.Registry) error {
 	}
 	g.p("## Sinks")
 	g.p("")
-	g.p("Alert sinks (named in a rule's `notify`): `exec`, `kafka`, `stdout`, `webhook`. When a file")
+	g.p("Alert sinks (named in a rule's `notify`): `%s`. When a file", strings.Join(compiler.AlertSinks(), "`, `"))
 	g.p("declares no `parquet` sink, one named `archive` with `path = \"archive\"` is implied.")
 	g.p("")
 	for _, s := range sinks {

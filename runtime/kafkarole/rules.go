@@ -99,6 +99,11 @@ func NewRules(opts RulesOptions) (*Rules, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kafka rules: %w", err)
 	}
+	for _, n := range ns {
+		if c, ok := n.(io.Closer); ok { // e.g. alertmanager's re-send loop
+			r.closers = append(r.closers, c)
+		}
+	}
 	sinks, err := kafkasink.Configs(opts.Plan)
 	if err != nil {
 		return nil, fmt.Errorf("kafka rules: %w", err)
