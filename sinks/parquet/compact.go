@@ -162,7 +162,9 @@ func compactPartition(root, pdir string, l *layout, opts *CompactOptions, log *s
 	// The inputs are read column by column into Arrow batches and written
 	// by the archiver's encoder, whose stable sort by (hour, series key,
 	// time) over the batches in input order is the table's sort order with
-	// ties in input order.
+	// ties in input order. The digest of the inputs (in the intent) is
+	// taken by the row reader, as the outputs' is, and the batches must
+	// agree with it: a fault of the column reader cannot pass as lossless.
 	rd := newBatchReader(l, memory.NewGoAllocator())
 	defer rd.release()
 	var batches []arrow.RecordBatch
@@ -171,16 +173,25 @@ func compactPartition(root, pdir string, l *layout, opts *CompactOptions, log *s
 			b.Release()
 		}
 	}()
-	var in digest
+	var in, cols digest
 	for _, name := range inputs {
+		path := filepath.Join(pdir, name)
 		n0 := len(batches)
-		batches, err = rd.readPath(filepath.Join(pdir, name), batches)
+		batches, err = rd.readPath(path, batches)
 		if err != nil {
 			return CompactResult{}, err
 		}
 		for _, b := range batches[n0:] {
-			in.addBatch(l, b)
+			cols.addBatch(l, b)
 		}
+		d, err := digestPath(path)
+		if err != nil {
+			return CompactResult{}, err
+		}
+		in.merge(&d)
+	}
+	if !cols.equal(&in) {
+		return CompactResult{}, fmt.Errorf("%s: the column reader read %s, the row reader %s: not compacted", pdir, &cols, &in)
 	}
 	enc := newEncoder(l, writerConfig{CompressionLevel: opts.CompressionLevel, RowGroupRows: opts.RowGroupRows, PageBytes: pageBytes})
 	var refs []rowRef

@@ -3,7 +3,9 @@ package parquet
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime/metrics"
@@ -13,30 +15,104 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	pq "github.com/parquet-go/parquet-go"
 )
 
 // BenchmarkCompact compacts one hour partition of 60 one-minute input files
-// (600k synthetic samples, the sample schema) per iteration, at the default
-// compaction settings, and reports its CPU time per row (user + system, from
-// getrusage) and the peak live heap while it ran:
+// (600k synthetic samples, the sample schema, a unique label per sample)
+// per iteration, at the default compaction settings, and reports its CPU
+// time per row (user + system, from getrusage) and the peak live heap while
+// it ran (the largest heap a GC marked live):
 //
-//	go test -run '^$' -bench BenchmarkCompact -benchtime 3x ./sinks/parquet/
+//	go test -run '^$' -bench 'BenchmarkCompact$' -benchtime 3x ./sinks/parquet/
 func BenchmarkCompact(b *testing.B) {
-	const files, perFile = 60, 10_000
-	const n = files * perFile
-	inputs := compactInputFiles(b, genRows(0, n, 1), perFile)
+	const perFile = 10_000
+	benchCompact(b, [][][]byte{compactInputFiles(b, genRows(0, 60*perFile, 1), perFile)})
+}
+
+// BenchmarkCompactReference compacts the first three hours of the reference
+// workload (docs/benchmarks.md#archive), each hour as the archiver writes it
+// at the default settings (files of DefaultFlushRows rows):
+//
+//	RECON_BENCH_WORKLOAD=/tmp/reconbench/workload.parquet go test -run '^$' -bench CompactReference -benchtime 2x ./sinks/parquet/
+func BenchmarkCompactReference(b *testing.B) {
+	path := os.Getenv("RECON_BENCH_WORKLOAD")
+	if path == "" {
+		b.Skip("set RECON_BENCH_WORKLOAD to the reference workload.parquet (docs/benchmarks.md#archive)")
+	}
+	var hours [][][]byte
+	for _, rows := range referenceHours(b, path, 3) {
+		hours = append(hours, compactInputFiles(b, rows, DefaultFlushRows))
+	}
+	benchCompact(b, hours)
+}
+
+// referenceHours reads the rows of the n hours of the workload at path that
+// start with the hour of its first row, by hour. (The reader converts its µs
+// timestamps to testRow's ns.)
+func referenceHours(b *testing.B, path string, n int) [][]testRow {
+	b.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	r := pq.NewGenericReader[testRow](f)
+	defer r.Close()
+	var hours [][]testRow
+	first := int64(-1)
+	for {
+		buf := make([]testRow, 4096) // the rows are kept: a new buffer for each read
+		k, err := r.Read(buf)
+		for _, row := range buf[:k] {
+			h := row.Ts / nsPerHour
+			if first < 0 {
+				first = h
+			}
+			if h-first >= int64(n) {
+				return hours // the workload is in time order
+			}
+			for int64(len(hours)) <= h-first {
+				hours = append(hours, nil)
+			}
+			hours[h-first] = append(hours[h-first], row)
+		}
+		if errors.Is(err, io.EOF) {
+			return hours
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// benchCompact compacts hour partitions of the given input files per
+// iteration.
+func benchCompact(b *testing.B, hours [][][]byte) {
+	var n int64
+	for _, files := range hours {
+		for _, data := range files {
+			f, err := pq.OpenFile(bytes.NewReader(data), int64(len(data)))
+			if err != nil {
+				b.Fatal(err)
+			}
+			n += f.NumRows()
+		}
+	}
 	var cpu time.Duration
 	var peak uint64
 	for i := 0; b.Loop(); i++ {
 		b.StopTimer()
 		dir := filepath.Join(b.TempDir(), fmt.Sprint(i))
-		pdir := filepath.Join(dir, "samples", "date=2024-06-01", "hour=00")
-		if err := os.MkdirAll(pdir, 0o755); err != nil {
-			b.Fatal(err)
-		}
-		for j, data := range inputs {
-			if err := os.WriteFile(filepath.Join(pdir, fmt.Sprintf("p0-%06d-%06d.parquet", 2*j, 2*j+1)), data, 0o644); err != nil {
+		for h, files := range hours {
+			pdir := filepath.Join(dir, "samples", "date=2024-06-01", fmt.Sprintf("hour=%02d", h))
+			if err := os.MkdirAll(pdir, 0o755); err != nil {
 				b.Fatal(err)
+			}
+			for j, data := range files {
+				if err := os.WriteFile(filepath.Join(pdir, fmt.Sprintf("p0-%06d-%06d.parquet", 2*j, 2*j+1)), data, 0o644); err != nil {
+					b.Fatal(err)
+				}
 			}
 		}
 		b.StartTimer()
@@ -45,11 +121,11 @@ func BenchmarkCompact(b *testing.B) {
 		res, err := Compact(context.Background(), dir, CompactOptions{Tables: []Table{SamplesTable}, Logger: quietLogger()})
 		cpu += cpuTime(b) - c0
 		stop()
-		if err != nil || res.Rows != n || res.FilesOut != 1 {
-			b.Fatalf("compaction: %+v, %v", res, err)
+		if err != nil || res.Rows != n || res.FilesOut != len(hours) {
+			b.Fatalf("compaction: %+v, %v; want %d rows in %d files", res, err, n, len(hours))
 		}
 	}
-	b.ReportMetric(float64(cpu.Nanoseconds())/float64(n*b.N), "cpu-ns/row")
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(n*int64(b.N)), "cpu-ns/row")
 	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
 }
 
@@ -89,13 +165,14 @@ func cpuTime(b *testing.B) time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// watchHeap samples the live heap every 2 ms into *peak (the maximum seen)
+// watchHeap samples the live heap (as the last GC marked it) every 2 ms
+// into *peak (the maximum seen)
 // until the returned function is called.
 func watchHeap(peak *uint64) (stop func()) {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+		s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 		t := time.NewTicker(2 * time.Millisecond)
 		defer t.Stop()
 		for {

@@ -15,8 +15,8 @@ const nullKind byte = 0xff // byte(pq.NullValue().Kind()), Kind being ^0
 
 // addBatch adds every row of rec, a batch of l's Arrow schema, to d. It
 // hashes exactly the bytes digest.add hashes for the same row read back from
-// a file of l's Parquet schema, so that the digest of the batches compaction
-// reads equals the digest of the files it writes.
+// a file of l's Parquet schema, so that the batches compaction reads can be
+// checked against the row reader's digest of their file.
 func (d *digest) addBatch(l *layout, rec arrow.RecordBatch) {
 	cols := make([]func(b []byte, i int) []byte, len(l.cols))
 	for c := range l.cols {
