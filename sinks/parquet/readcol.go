@@ -18,6 +18,7 @@ import (
 // concurrent use.
 type batchReader struct {
 	l     *layout
+	mem   memory.Allocator
 	b     *array.RecordBuilder
 	vals  []pq.Value
 	keys  leafValues // a map column's key leaf, whole chunk
@@ -25,7 +26,7 @@ type batchReader struct {
 }
 
 func newBatchReader(l *layout, mem memory.Allocator) *batchReader {
-	return &batchReader{l: l, b: array.NewRecordBuilder(mem, l.Schema), vals: make([]pq.Value, chunkRows)}
+	return &batchReader{l: l, mem: mem, b: array.NewRecordBuilder(mem, l.Schema), vals: make([]pq.Value, chunkRows)}
 }
 
 func (r *batchReader) release() { r.b.Release() }
@@ -63,7 +64,10 @@ func (r *batchReader) read(src io.ReaderAt, size int64, batches []arrow.RecordBa
 			for _, b := range batches[n0:] {
 				b.Release()
 			}
-			r.b.NewRecordBatch().Release() // drop what the builders hold
+			// The builders may hold columns of different lengths: start
+			// afresh.
+			r.b.Release()
+			r.b = array.NewRecordBuilder(r.mem, r.l.Schema)
 			out = batches[:n0]
 		}
 	}()

@@ -208,3 +208,95 @@ func recordsEqual(a, b []arrow.RecordBatch) bool {
 	defer tb.Release()
 	return array.TableEqual(ta, tb)
 }
+
+// A file damaged anywhere gives an error, never a panic, and leaves the
+// reader fit to read the next file.
+func TestBatchReaderDamagedFileThenGoodFile(t *testing.T) {
+	l, err := SamplesTable.compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	valid := seedFileT(t)
+	want, err := digestFile(bytes.NewReader(valid), int64(len(valid)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd := newBatchReader(l, memory.DefaultAllocator)
+	defer rd.release()
+	failed := 0
+	for off := 4; off < len(valid)-8; off += 7 {
+		bad := bytes.Clone(valid)
+		bad[off] ^= 0xa5
+		if batches, err := rd.read(bytes.NewReader(bad), int64(len(bad)), nil); err != nil {
+			failed++
+			if len(batches) != 0 {
+				t.Fatalf("damage at %d: error %v but %d batches", off, err, len(batches))
+			}
+		} else {
+			for _, b := range batches {
+				b.Release()
+			}
+		}
+		batches, err := rd.read(bytes.NewReader(valid), int64(len(valid)), nil)
+		if err != nil {
+			t.Fatalf("after damage at %d: %v", off, err)
+		}
+		var got digest
+		for _, b := range batches {
+			got.addBatch(l, b)
+			b.Release()
+		}
+		if !got.equal(&want) {
+			t.Fatalf("after damage at %d: read %s, want %s", off, &got, &want)
+		}
+	}
+	if failed == 0 {
+		t.Error("no damage was detected")
+	}
+}
+
+// A partition bigger than TargetFileSize is compacted into several files
+// which, in order, hold the rows sorted.
+func TestCompactSplitsAtTargetFileSize(t *testing.T) {
+	l, err := kindsTable.compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	pdir := filepath.Join(dir, "kinds", "date=2024-06-01", "hour=00")
+	if err := os.MkdirAll(pdir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var want []arrow.RecordBatch
+	for i := range 3 {
+		rec := kindsRecord(90, i*90)
+		want = append(want, rec)
+		// Written in reverse name order, so that compaction must sort.
+		if err := os.WriteFile(filepath.Join(pdir, fmt.Sprintf("p0-%d-%d.parquet", 9-i, 9-i)), writeKinds(t, l, rec, 1000), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := Compact(context.Background(), dir, CompactOptions{Tables: []Table{kindsTable}, RowGroupRows: 100, TargetFileSize: 1, Logger: quietLogger()})
+	if err != nil || res.Rows != 270 || res.FilesOut != 3 {
+		t.Fatalf("compaction: %+v, %v; want 270 rows in 3 files", res, err)
+	}
+	files := archiveFiles(t, filepath.Join(dir, "kinds")) // c-<id>-0, -1, -2
+	rd := newBatchReader(l, memory.DefaultAllocator)
+	defer rd.release()
+	var got []arrow.RecordBatch
+	for i, f := range files {
+		if !bytes.HasSuffix([]byte(f), fmt.Appendf(nil, "-%d.parquet", i)) {
+			t.Fatalf("files %v are not c-<id>-0..2", files)
+		}
+		got, err = rd.readPath(filepath.Join(dir, "kinds", f), got)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !recordsEqual(got, want) {
+		t.Errorf("compacted rows differ from the inputs': got\n%v\nwant\n%v", got, want)
+	}
+	for _, b := range append(got, want...) {
+		b.Release()
+	}
+}
