@@ -350,8 +350,7 @@ func TestKill9LosesNoAcknowledgedBatch(t *testing.T) {
 		// A kill leaves whole writes in the page cache; a power cut can also
 		// leave part of an unsynced frame. Simulate that every other round.
 		if round%2 == 0 {
-			tearTail(t, dir)
-			tornRounds[round] = true
+			tornRounds[round] = tearTail(t, dir)
 		}
 	}
 
@@ -395,11 +394,19 @@ func TestKill9LosesNoAcknowledgedBatch(t *testing.T) {
 }
 
 // tearTail appends the start of a plausible frame (a header promising more
-// bytes than follow) to the newest segment of dir.
-func tearTail(t *testing.T, dir string) {
+// bytes than follow) to the newest segment of dir, and reports whether it
+// did. A segment whose header is not complete yet (the kill came while it
+// was being created) is left alone: frames are written only after the
+// header is durable, so no crash leaves frame bytes in such a file.
+func tearTail(t *testing.T, dir string) bool {
 	t.Helper()
 	segs := segmentFiles(t, dir)
 	last := filepath.Join(dir, segs[len(segs)-1])
+	if st, err := os.Stat(last); err != nil {
+		t.Fatal(err)
+	} else if st.Size() < segHeaderSize {
+		return false
+	}
 	junk := make([]byte, frameHeaderSize+mrand.IntN(2000))
 	_, _ = rand.Read(junk)
 	junk[0], junk[1], junk[2], junk[3] = 0, 0, 1, 0 // length 65536
@@ -412,6 +419,7 @@ func tearTail(t *testing.T, dir string) {
 	if _, err := f.Write(junk); err != nil {
 		t.Fatal(err)
 	}
+	return true
 }
 
 // peerMissing fails in CI and skips elsewhere.
