@@ -263,8 +263,15 @@ func (c *compiler) source(s *dsl.Source, defaults map[string]*defaultAttr) (plan
 		return plan.Source{}, false
 	}
 	if !spec.Passive && !ownTarget && ps.Target == "" {
-		// Only modules with a DefaultTarget get here without one.
-		if ps.Target = spec.DefaultTarget(modAttrs); ps.Target == "" {
+		if spec.DefaultTarget != nil {
+			ps.Target = spec.DefaultTarget(modAttrs)
+		}
+		switch r, set := t.ranges[AttrTarget]; {
+		case ps.Target != "":
+		case set:
+			c.errorf(r, "attribute %q of %s must not be empty", AttrTarget, spec.Name)
+			return plan.Source{}, false
+		default:
 			c.errorf(s.Name.Range(), "%s needs attribute %q", what, AttrTarget)
 			return plan.Source{}, false
 		}
