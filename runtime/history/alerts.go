@@ -11,6 +11,7 @@ import (
 
 	pq "github.com/parquet-go/parquet-go"
 
+	"github.com/reconmon/recon/internal/pqfile"
 	"github.com/reconmon/recon/runtime/alert"
 )
 
@@ -86,7 +87,7 @@ func (r *reader) readTransitions(path string, from, to int64, out []Transition) 
 	if err := checkFooter(f, fi.Size()); err != nil {
 		return out, fmt.Errorf("history: read %s: %w", path, err)
 	}
-	pf, err := pq.OpenFile(f, fi.Size(), pq.SkipBloomFilters(true), pq.SkipPageIndex(true))
+	pf, err := pqfile.Open(f, fi.Size(), pq.SkipBloomFilters(true), pq.SkipPageIndex(true))
 	if err != nil {
 		return out, fmt.Errorf("history: read %s: %w", path, err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	pq "github.com/parquet-go/parquet-go"
 
+	"github.com/reconmon/recon/internal/pqfile"
 	"github.com/reconmon/recon/runtime/sample"
 )
 
@@ -328,7 +329,7 @@ func (r *reader) open(f *os.File, size int64) (*pq.File, columns, error) {
 	if err := checkFooter(ra, size); err != nil {
 		return nil, columns{}, err
 	}
-	pf, err := pq.OpenFile(ra, size, opts...)
+	pf, err := pqfile.Open(ra, size, opts...)
 	if err != nil {
 		return nil, columns{}, err
 	}

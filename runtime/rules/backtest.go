@@ -23,6 +23,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	pq "github.com/parquet-go/parquet-go"
+	"github.com/reconmon/recon/internal/pqfile"
 	"github.com/reconmon/recon/plan"
 	"github.com/reconmon/recon/runtime/alert"
 	"github.com/reconmon/recon/runtime/sample"
@@ -367,7 +368,7 @@ func (a *archiveReader) readFile(path string, emit func(arrow.RecordBatch) error
 			err = fmt.Errorf("corrupt parquet file: %v", p)
 		}
 	}()
-	pf, err := pq.OpenFile(f, fi.Size(), pq.SkipPageIndex(true), pq.SkipBloomFilters(true))
+	pf, err := pqfile.Open(f, fi.Size(), pq.SkipPageIndex(true), pq.SkipBloomFilters(true))
 	if err != nil {
 		return err
 	}

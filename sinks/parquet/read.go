@@ -8,6 +8,8 @@ import (
 	"os"
 
 	pq "github.com/parquet-go/parquet-go"
+
+	"github.com/reconmon/recon/internal/pqfile"
 	"github.com/zeebo/xxh3"
 )
 
@@ -26,7 +28,7 @@ func digestFile(r io.ReaderAt, size int64) (d digest, err error) {
 	if err := checkFooter(r, size); err != nil {
 		return digest{}, err
 	}
-	f, err := pq.OpenFile(r, size)
+	f, err := pqfile.Open(r, size)
 	if err != nil {
 		return digest{}, err
 	}

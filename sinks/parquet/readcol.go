@@ -10,6 +10,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	pq "github.com/parquet-go/parquet-go"
+
+	"github.com/reconmon/recon/internal/pqfile"
 )
 
 // batchReader reads archive files column by column into Arrow record
@@ -74,7 +76,7 @@ func (r *batchReader) read(src io.ReaderAt, size int64, batches []arrow.RecordBa
 	if err := checkFooter(src, size); err != nil {
 		return batches, err
 	}
-	f, err := pq.OpenFile(src, size)
+	f, err := pqfile.Open(src, size)
 	if err != nil {
 		return batches, err
 	}
