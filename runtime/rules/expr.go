@@ -252,37 +252,29 @@ func compileBool(e *plan.Expr) (boolFn, error) {
 			if f := colEqStr(e); f != nil {
 				return f, nil
 			}
-			l, err := compileStr(e.Args[0])
-			if err != nil {
-				return nil, err
-			}
-			r, err := compileStr(e.Args[1])
-			if err != nil {
-				return nil, err
-			}
-			cmp := cmpStr(e.Op)
-			return func(b *batch, i int) bool {
-				x, ok1 := l(b, i)
-				y, ok2 := r(b, i)
-				return ok1 && ok2 && cmp(x, y)
-			}, nil
+			return compileCompare(e, compileStr, cmpStr(e.Op))
 		}
-		l, err := compileNum(e.Args[0])
-		if err != nil {
-			return nil, err
-		}
-		r, err := compileNum(e.Args[1])
-		if err != nil {
-			return nil, err
-		}
-		cmp := cmpNum(e.Op)
-		return func(b *batch, i int) bool {
-			x, ok1 := l(b, i)
-			y, ok2 := r(b, i)
-			return ok1 && ok2 && cmp(x, y)
-		}, nil
+		return compileCompare(e, compileNum, cmpNum(e.Op))
 	}
 	return nil, fmt.Errorf("%s is not a condition", describe(e))
+}
+
+// compileCompare compiles a comparison of two operands of one kind: the
+// condition holds when both operands have a value and cmp says so.
+func compileCompare[T any, F ~func(*batch, int) (T, bool)](e *plan.Expr, operand func(*plan.Expr) (F, error), cmp func(x, y T) bool) (boolFn, error) {
+	l, err := operand(e.Args[0])
+	if err != nil {
+		return nil, err
+	}
+	r, err := operand(e.Args[1])
+	if err != nil {
+		return nil, err
+	}
+	return func(b *batch, i int) bool {
+		x, ok1 := l(b, i)
+		y, ok2 := r(b, i)
+		return ok1 && ok2 && cmp(x, y)
+	}, nil
 }
 
 // colEqStr is the fast path of the most common filter, a string column
