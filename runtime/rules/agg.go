@@ -152,14 +152,7 @@ func (c *condCompiler) value(e *plan.Expr) (valFn, error) {
 		}
 		return func(w *window) float64 { return -a(w) }, nil
 	case "+", "-", "*", "/":
-		if len(e.Args) != 2 {
-			return nil, fmt.Errorf("%s takes two operands", e.Op)
-		}
-		l, err := c.value(e.Args[0])
-		if err != nil {
-			return nil, err
-		}
-		r, err := c.value(e.Args[1])
+		l, r, err := operands(e, c.value)
 		if err != nil {
 			return nil, err
 		}
@@ -179,14 +172,7 @@ func (c *condCompiler) cond(e *plan.Expr) (condFn, error) {
 		v := e.Bool
 		return func(*window) bool { return v }, nil
 	case "and", "or":
-		if len(e.Args) != 2 {
-			return nil, fmt.Errorf("%s takes two operands", e.Op)
-		}
-		l, err := c.cond(e.Args[0])
-		if err != nil {
-			return nil, err
-		}
-		r, err := c.cond(e.Args[1])
+		l, r, err := operands(e, c.cond)
 		if err != nil {
 			return nil, err
 		}
@@ -204,14 +190,7 @@ func (c *condCompiler) cond(e *plan.Expr) (condFn, error) {
 		}
 		return func(w *window) bool { return !a(w) }, nil
 	case "==", "!=", "<", "<=", ">", ">=":
-		if len(e.Args) != 2 {
-			return nil, fmt.Errorf("%s takes two operands", e.Op)
-		}
-		l, err := c.value(e.Args[0])
-		if err != nil {
-			return nil, err
-		}
-		r, err := c.value(e.Args[1])
+		l, r, err := operands(e, c.value)
 		if err != nil {
 			return nil, err
 		}

@@ -127,14 +127,7 @@ func compileNum(e *plan.Expr) (numFn, error) {
 		}
 		return func(b *batch, i int) (float64, bool) { v, ok := a(b, i); return -v, ok }, nil
 	case "+", "-", "*", "/":
-		if len(e.Args) != 2 {
-			return nil, fmt.Errorf("%s takes two operands", e.Op)
-		}
-		l, err := compileNum(e.Args[0])
-		if err != nil {
-			return nil, err
-		}
-		r, err := compileNum(e.Args[1])
+		l, r, err := operands(e, compileNum)
 		if err != nil {
 			return nil, err
 		}
@@ -192,14 +185,7 @@ func compileBool(e *plan.Expr) (boolFn, error) {
 		v := e.Bool
 		return func(*batch, int) bool { return v }, nil
 	case "and", "or":
-		if len(e.Args) != 2 {
-			return nil, fmt.Errorf("%s takes two operands", e.Op)
-		}
-		l, err := compileBool(e.Args[0])
-		if err != nil {
-			return nil, err
-		}
-		r, err := compileBool(e.Args[1])
+		l, r, err := operands(e, compileBool)
 		if err != nil {
 			return nil, err
 		}
@@ -259,14 +245,22 @@ func compileBool(e *plan.Expr) (boolFn, error) {
 	return nil, fmt.Errorf("%s is not a condition", describe(e))
 }
 
+// operands compiles the two operands of a binary operator.
+func operands[F any](e *plan.Expr, compile func(*plan.Expr) (F, error)) (l, r F, err error) {
+	if len(e.Args) != 2 {
+		return l, r, fmt.Errorf("%s takes two operands", e.Op)
+	}
+	if l, err = compile(e.Args[0]); err != nil {
+		return l, r, err
+	}
+	r, err = compile(e.Args[1])
+	return l, r, err
+}
+
 // compileCompare compiles a comparison of two operands of one kind: the
 // condition holds when both operands have a value and cmp says so.
 func compileCompare[T any, F ~func(*batch, int) (T, bool)](e *plan.Expr, operand func(*plan.Expr) (F, error), cmp func(x, y T) bool) (boolFn, error) {
-	l, err := operand(e.Args[0])
-	if err != nil {
-		return nil, err
-	}
-	r, err := operand(e.Args[1])
+	l, r, err := operands(e, operand)
 	if err != nil {
 		return nil, err
 	}
