@@ -14,10 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reconmon/recon/catalog"
 	"github.com/reconmon/recon/plan"
 	"github.com/reconmon/recon/runtime/control"
-	"github.com/reconmon/recon/runtime/engine"
 )
 
 // runCompiled runs a recond engine on p (compiled from the DSL) with its
@@ -25,33 +23,8 @@ import (
 // control client and the stop function.
 func runCompiled(t testing.TB, dir string, p *plan.Plan, out io.Writer) (*control.Client, func()) {
 	t.Helper()
-	ready := make(chan string, 1)
-	e, err := engine.New(p, engine.Options{DataDir: filepath.Join(dir, "data"), Node: "n1", Listen: "127.0.0.1:0",
-		Registry: catalog.Default(), Logger: quiet(), Token: token, AlertOutput: out, Ready: func(a string) { ready <- a }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- e.Run(ctx) }()
-	var addr string
-	select {
-	case addr = <-ready:
-	case err := <-done:
-		cancel()
-		t.Fatalf("engine: %v", err)
-	}
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("engine: %v", err)
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return &control.Client{URL: "http://" + addr, Token: token}, stop
+	url, stop := runEngine(t, filepath.Join(dir, "data"), p, out)
+	return &control.Client{URL: url, Token: token}, stop
 }
 
 func deploy(t testing.TB, c *control.Client, p *plan.Plan) *control.DeployResult {

@@ -64,14 +64,15 @@ func readArchive(t *testing.T, dir string) []archivedRow {
 	return rows
 }
 
-// runEngine runs a recond engine on p until the test stops it; it returns
+// runEngine runs a recond engine on p with its data under dataDir until
+// the test stops it, writing alerts of console sinks to out; it returns
 // the listener's base URL and the stop function (which waits for a clean
 // stop: everything accepted archived).
-func runEngine(t *testing.T, dir string, p *plan.Plan) (string, func()) {
+func runEngine(t testing.TB, dataDir string, p *plan.Plan, out io.Writer) (string, func()) {
 	t.Helper()
 	ready := make(chan string, 1)
-	e, err := engine.New(p, engine.Options{DataDir: dir, Node: "n1", Listen: "127.0.0.1:0", Registry: catalog.Default(),
-		Logger: quiet(), Token: token, AlertOutput: io.Discard, Ready: func(a string) { ready <- a }})
+	e, err := engine.New(p, engine.Options{DataDir: dataDir, Node: "n1", Listen: "127.0.0.1:0", Registry: catalog.Default(),
+		Logger: quiet(), Token: token, AlertOutput: out, Ready: func(a string) { ready <- a }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,16 +86,14 @@ func runEngine(t *testing.T, dir string, p *plan.Plan) (string, func()) {
 		cancel()
 		t.Fatalf("engine: %v", err)
 	}
-	stopped := false
+	var once sync.Once
 	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("engine: %v", err)
-		}
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("engine: %v", err)
+			}
+		})
 	}
 	t.Cleanup(stop)
 	return "http://" + addr, stop
@@ -107,7 +106,7 @@ func runEngine(t *testing.T, dir string, p *plan.Plan) (string, func()) {
 func TestEngineClone(t *testing.T) {
 	dir := t.TempDir()
 	port := livetest.TCPTarget(t)
-	url, stop := runEngine(t, dir, livetest.Plan(t, []plan.Source{livetest.TCPSource("web", port, time.Minute)}, nil, nil))
+	url, stop := runEngine(t, dir, livetest.Plan(t, []plan.Source{livetest.TCPSource("web", port, time.Minute)}, nil, nil), io.Discard)
 	c := &control.Client{URL: url, Token: token}
 	info, err := c.StartClone(context.Background(), live.Request{Source: "web", Period: plan.Duration(time.Second), TTL: plan.Duration(time.Minute)})
 	if err != nil {
@@ -168,7 +167,7 @@ func TestEngineDeployExactlyOnce(t *testing.T) {
 	t.Parallel() // mostly waiting on generator periods
 	dir := t.TempDir()
 	p1 := livetest.Plan(t, []plan.Source{generator("kept", 500), generator("changed", 500)}, nil, nil)
-	url, stop := runEngine(t, dir, p1)
+	url, stop := runEngine(t, dir, p1, io.Discard)
 	c := &control.Client{URL: url, Token: token}
 	time.Sleep(2500 * time.Millisecond) // a few runs before the swap
 	p2 := livetest.Plan(t, []plan.Source{generator("kept", 500), generator("changed", 800), generator("added", 300)}, nil, nil)
@@ -310,22 +309,7 @@ func TestEngineDeployKeepsPendingRule(t *testing.T) {
 	dir := t.TempDir()
 	p1 := compilePlan(t, dir, fmt.Sprintf(rulePlan, ""))
 	out := &syncBuffer{}
-	ready := make(chan string, 1)
-	e, err := engine.New(p1, engine.Options{DataDir: filepath.Join(dir, "data"), Node: "n1", Listen: "127.0.0.1:0", Registry: catalog.Default(),
-		Logger: quiet(), Token: token, AlertOutput: out, Ready: func(a string) { ready <- a }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- e.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
-	url := "http://" + <-ready
+	url, _ := runEngine(t, filepath.Join(dir, "data"), p1, out)
 	time.Sleep(3 * time.Second) // the rule is pending by now
 	p2 := compilePlan(t, dir, fmt.Sprintf(rulePlan, `
 source other generator {

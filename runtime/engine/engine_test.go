@@ -49,18 +49,7 @@ func testPlan() *plan.Plan {
 // archived every sample the bus accepted.
 func TestRunStopArchivesEverythingAccepted(t *testing.T) {
 	dir := t.TempDir()
-	ready := make(chan string, 1)
-	e, err := New(testPlan(), Options{
-		DataDir: dir, Node: "n1", Listen: "127.0.0.1:0", Registry: catalog.Default(),
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Ready: func(addr string) { ready <- addr },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- e.Run(ctx) }()
-	addr := <-ready
+	e, addr, stop := startEngine(t, testPlan(), Options{DataDir: dir, Node: "n1"})
 	for e.batcher.Accepted() < 2000 {
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -86,8 +75,7 @@ func TestRunStopArchivesEverythingAccepted(t *testing.T) {
 			t.Errorf("/metrics lacks %s", m)
 		}
 	}
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 	acc, arch := e.batcher.Accepted(), e.archiver.Stats().RowsWritten
@@ -163,21 +151,10 @@ rule big {
 		t.Fatalf("compile: %v", ds)
 	}
 	out := &syncBuffer{}
-	ready := make(chan string, 1)
-	e, err := New(p, Options{DataDir: filepath.Join(dir, "data"), Node: "n", Listen: "127.0.0.1:0", Registry: catalog.Default(),
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), AlertOutput: out, Ready: func(a string) { ready <- a }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- e.Run(ctx) }()
-	addr := <-ready
+	_, addr, stop := startEngine(t, p, Options{DataDir: filepath.Join(dir, "data"), Node: "n", AlertOutput: out})
 	deadline := time.Now().Add(30 * time.Second)
 	for !strings.Contains(out.String(), "big") {
 		if time.Now().After(deadline) {
-			cancel()
-			<-done
 			t.Fatalf("no alert of rule big within 30 s; stdout sink got %q", out.String())
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -204,8 +181,7 @@ rule big {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(out.String(), "WARNING") {
@@ -240,24 +216,8 @@ rule big {
 // new source's samples.
 func TestDeployAddsAndRemovesSources(t *testing.T) {
 	dir := t.TempDir()
-	ready := make(chan string, 1)
-	e, err := New(testPlan(), Options{
-		DataDir: dir, Node: "n1", Listen: "127.0.0.1:0", Registry: catalog.Default(), Token: "s3cret",
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Ready: func(addr string) { ready <- addr },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- e.Run(ctx) }()
-	addr := <-ready
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
+	e, addr, _ := startEngine(t, testPlan(), Options{DataDir: dir, Node: "n1", Token: "s3cret"})
+	ctx := t.Context()
 	next := testPlan()
 	next.Sources = next.Sources[:1] // "self" goes
 	next.Sources = append(next.Sources, plan.Source{Name: "gen2", Module: "generator", Period: plan.Duration(time.Second),
@@ -298,36 +258,51 @@ func TestDeployAddsAndRemovesSources(t *testing.T) {
 // is called; it returns the listener's address.
 func runNode(t *testing.T, p *plan.Plan, node string) (string, func()) {
 	t.Helper()
+	_, addr, stop := startEngine(t, p, Options{DataDir: t.TempDir(), Node: node, Token: "s3cret", Role: kafkarole.RoleCollector})
+	return addr, func() {
+		if err := stop(); err != nil {
+			t.Errorf("engine %s: %v", node, err)
+		}
+	}
+}
+
+// startEngine runs an engine for p with opts (its listener, logger and
+// registry set here) until the test ends or stop is called. stop waits for
+// Run to return and gives its error: a clean stop has archived everything
+// accepted. It may be called more than once.
+func startEngine(t *testing.T, p *plan.Plan, opts Options) (e *Engine, addr string, stop func() error) {
+	t.Helper()
 	ready := make(chan string, 1)
-	e, err := New(p, Options{
-		DataDir: t.TempDir(), Node: node, Listen: "127.0.0.1:0", Registry: catalog.Default(), Token: "s3cret",
-		Role: kafkarole.RoleCollector, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Ready: func(addr string) { ready <- addr },
-	})
+	opts.Listen, opts.Registry, opts.Ready = "127.0.0.1:0", catalog.Default(), func(a string) { ready <- a }
+	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	e, err := New(p, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- e.Run(ctx) }()
-	var addr string
 	select {
 	case addr = <-ready:
 	case err := <-done:
 		cancel()
-		t.Fatalf("engine %s: %v", node, err)
+		t.Fatalf("engine: %v", err)
 	}
 	var once sync.Once
-	stop := func() {
+	var runErr error
+	stop = func() error {
 		once.Do(func() {
 			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("engine %s: %v", node, err)
-			}
+			runErr = <-done
 		})
+		return runErr
 	}
-	t.Cleanup(stop)
-	return addr, stop
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
+			t.Errorf("engine: %v", err)
+		}
+	})
+	return e, addr, stop
 }
 
 // With a kafka sink, a clone asked for at a node that does not run the
@@ -435,25 +410,8 @@ func TestListenerServesTLS(t *testing.T) {
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	testcert.Write(t, certFile, keyFile, "recond")
 	p := testPlan()
-	ready := make(chan string, 1)
-	e, err := New(p, Options{
-		DataDir: filepath.Join(dir, "data"), Node: "n1", Listen: "127.0.0.1:0", Registry: catalog.Default(), Token: "s3cret",
-		TLSCertFile: certFile, TLSKeyFile: keyFile,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Ready: func(addr string) { ready <- addr },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- e.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
-	addr := <-ready
+	_, addr, _ := startEngine(t, p, Options{DataDir: filepath.Join(dir, "data"), Node: "n1", Token: "s3cret",
+		TLSCertFile: certFile, TLSKeyFile: keyFile})
 
 	client, err := httpclient.New(certFile)
 	if err != nil {
