@@ -254,28 +254,9 @@ source load generator {
 
 	db := recondOpenDuckDB(t)
 	from := fmt.Sprintf("read_parquet('%s', hive_partitioning = true)", filepath.Join(data, "archive", "samples", "**", "*.parquet"))
-	rows, err := db.Query("DESCRIBE SELECT * FROM " + from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cols [][2]string
-	for rows.Next() {
-		var name, typ string
-		var null, key, def, extra sql.NullString
-		if err := rows.Scan(&name, &typ, &null, &key, &def, &extra); err != nil {
-			t.Fatal(err)
-		}
-		cols = append(cols, [2]string{name, typ})
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	want := [][2]string{
-		{"ts", "TIMESTAMP WITH TIME ZONE"}, {"pipeline", "VARCHAR"}, {"source", "VARCHAR"},
-		{"module", "VARCHAR"}, {"target", "VARCHAR"}, {"metric", "VARCHAR"}, {"value", "DOUBLE"},
-		{"text", "VARCHAR"}, {"unit", "VARCHAR"}, {"labels", "MAP(VARCHAR, VARCHAR)"}, {"node", "VARCHAR"},
-		{"date", "DATE"}, // then hour: DuckDB infers VARCHAR or BIGINT from the partition names
-	}
+	cols := describeColumns(t, db, from)
+	// then hour: DuckDB infers VARCHAR or BIGINT from the partition names
+	want := append(contractColumns(), [2]string{"date", "DATE"})
 	if len(cols) != len(want)+1 || fmt.Sprint(cols[:len(want)]) != fmt.Sprint(want) || cols[len(want)][0] != "hour" {
 		t.Errorf("archive columns\n%v\nwant\n%v", cols, want)
 	}
