@@ -1,21 +1,38 @@
 package ipcsafe
 
 import (
-	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
+	"sync/atomic"
+	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	flatbuffers "github.com/google/flatbuffers/go"
 )
 
 // Decode reads the single record batch of an IPC stream (schema + one
 // batch, buffers optionally LZ4/ZSTD-compressed). The batch owns its memory:
 // stream is not referenced after Decode returns. Malformed input is an
 // error, never a panic.
-func Decode(stream []byte, mem memory.Allocator) (rec arrow.RecordBatch, err error) {
+func Decode(stream []byte, mem memory.Allocator) (arrow.RecordBatch, error) {
+	return decode(stream, mem, false)
+}
+
+// DecodeShared is Decode without the copy: the uncompressed buffers of the
+// batch are slices of stream itself, which must therefore stay unmodified
+// for as long as the batch (or anything sliced from it) lives. Use it for
+// a stream nobody writes to again, such as a fetched Kafka message value.
+// The checks are Decode's.
+func DecodeShared(stream []byte, mem memory.Allocator) (arrow.RecordBatch, error) {
+	return decode(stream, mem, true)
+}
+
+func decode(stream []byte, mem memory.Allocator, shared bool) (rec arrow.RecordBatch, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			if rec != nil {
@@ -28,12 +45,12 @@ func Decode(stream []byte, mem memory.Allocator) (rec arrow.RecordBatch, err err
 	if err := Check(stream); err != nil {
 		return nil, err
 	}
-	limit := int64(len(stream))
 	guard := limitAllocator{Allocator: mem, limit: maxExpansion*len(stream) + 1<<20}
-	rd, err := ipc.NewReader(bytes.NewReader(stream),
-		ipc.WithAllocator(guard), ipc.WithBodySizeLimit(limit), ipc.WithMetadataSizeLimit(limit))
+	msgs := &streamMessages{rest: stream, mem: guard, shared: shared}
+	msgs.refs.Add(1)
+	rd, err := ipc.NewReaderFromMessageReader(msgs, ipc.WithAllocator(guard))
 	if err != nil {
-		return nil, err
+		return nil, err // the reader released msgs
 	}
 	defer rd.Release()
 	if !rd.Next() {
@@ -48,7 +65,99 @@ func Decode(stream []byte, mem memory.Allocator) (rec arrow.RecordBatch, err err
 		rec.Release()
 		return nil, errors.New("IPC stream holds more than one record batch")
 	}
+	if err := rd.Err(); err != nil {
+		rec.Release()
+		return nil, err
+	}
 	return rec, nil
+}
+
+// streamMessages is an ipc.MessageReader over an in-memory IPC stream that
+// Check accepted. Each message's metadata is a slice of the stream; its body
+// is one too when shared is set and the body is 8-byte aligned in memory
+// (Arrow's buffers are read in place as typed slices), and a copy in mem
+// otherwise.
+type streamMessages struct {
+	rest   []byte
+	mem    memory.Allocator
+	shared bool
+	refs   atomic.Int64
+	msg    *ipc.Message
+}
+
+// Message returns the next message, io.EOF at the end of the stream. It is
+// valid until the next call.
+func (s *streamMessages) Message() (*ipc.Message, error) {
+	if s.msg != nil {
+		s.msg.Release()
+		s.msg = nil
+	}
+	if len(s.rest) == 0 {
+		return nil, io.EOF
+	}
+	n, err := s.u32()
+	if err != nil {
+		return nil, err
+	}
+	if n == 0xFFFFFFFF {
+		if n, err = s.u32(); err != nil {
+			return nil, err
+		}
+	}
+	if n == 0 {
+		return nil, io.EOF // end-of-stream marker
+	}
+	if n < 8 || uint64(n) > uint64(len(s.rest)) {
+		return nil, fmt.Errorf("message metadata of %d bytes does not fit the stream", n)
+	}
+	meta := s.rest[:n:n]
+	s.rest = s.rest[n:]
+	body := bodyLength(meta)
+	if body < 0 || body > int64(len(s.rest)) {
+		return nil, fmt.Errorf("message body of %d bytes exceeds the stream", body)
+	}
+	raw := s.rest[:body:body]
+	s.rest = s.rest[body:]
+	var buf *memory.Buffer
+	if s.shared && (len(raw) == 0 || uintptr(unsafe.Pointer(unsafe.SliceData(raw)))%8 == 0) {
+		buf = memory.NewBufferBytes(raw)
+	} else {
+		buf = memory.NewResizableBuffer(s.mem)
+		buf.Resize(len(raw))
+		copy(buf.Bytes(), raw)
+	}
+	s.msg = ipc.NewMessage(memory.NewBufferBytes(meta), buf)
+	buf.Release() // the message holds it
+	return s.msg, nil
+}
+
+func (s *streamMessages) u32() (uint32, error) {
+	if len(s.rest) < 4 {
+		return 0, errors.New("truncated message length")
+	}
+	n := binary.LittleEndian.Uint32(s.rest)
+	s.rest = s.rest[4:]
+	return n, nil
+}
+
+// bodyLength reads Message.bodyLength from metadata Check verified.
+func bodyLength(meta []byte) int64 {
+	msg := flatbuffers.Table{Bytes: meta, Pos: flatbuffers.GetUOffsetT(meta)}
+	if o := msg.Offset(fbSlot(3)); o != 0 {
+		return msg.GetInt64(msg.Pos + flatbuffers.UOffsetT(o))
+	}
+	return 0
+}
+
+// Retain implements ipc.MessageReader.
+func (s *streamMessages) Retain() { s.refs.Add(1) }
+
+// Release implements ipc.MessageReader.
+func (s *streamMessages) Release() {
+	if s.refs.Add(-1) == 0 && s.msg != nil {
+		s.msg.Release()
+		s.msg = nil
+	}
 }
 
 // Validate checks the offsets and lengths of every column of rec, so that a

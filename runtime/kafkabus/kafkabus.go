@@ -542,9 +542,12 @@ func (c *consumer) Commit(ctx context.Context, m bus.Message) error {
 func (c *consumer) Close() error { return c.r.Close() }
 
 // Decode reads one message value: an Arrow IPC stream holding one record
-// batch whose schema must equal want (when want is not nil).
+// batch whose schema must equal want (when want is not nil). The batch
+// reads its uncompressed buffers in place, from value, which the caller
+// must not modify while the batch lives (kafka-go hands every fetched
+// message a value of its own).
 func Decode(value []byte, want *arrow.Schema) (arrow.RecordBatch, error) {
-	rec, err := ipcsafe.Decode(value, memory.DefaultAllocator)
+	rec, err := ipcsafe.DecodeShared(value, memory.DefaultAllocator)
 	if err != nil {
 		return nil, fmt.Errorf("not an Arrow IPC stream of one batch: %w", err)
 	}

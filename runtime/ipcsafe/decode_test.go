@@ -1,0 +1,217 @@
+package ipcsafe
+
+import (
+	"bytes"
+	"fmt"
+	"testing"
+	"unsafe"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+var testSchema = arrow.NewSchema([]arrow.Field{
+	{Name: "ts", Type: arrow.FixedWidthTypes.Timestamp_ns},
+	{Name: "name", Type: arrow.BinaryTypes.String},
+	{Name: "value", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
+	{Name: "labels", Type: arrow.MapOf(arrow.BinaryTypes.String, arrow.BinaryTypes.String)},
+}, nil)
+
+func testBatch(rows int) arrow.RecordBatch {
+	b := array.NewRecordBuilder(memory.DefaultAllocator, testSchema)
+	defer b.Release()
+	for i := range rows {
+		b.Field(0).(*array.TimestampBuilder).Append(arrow.Timestamp(int64(i) * 1e6))
+		b.Field(1).(*array.StringBuilder).Append(fmt.Sprintf("series-%d", i%13))
+		if i%5 == 0 {
+			b.Field(2).(*array.Float64Builder).AppendNull()
+		} else {
+			b.Field(2).(*array.Float64Builder).Append(float64(i) / 4)
+		}
+		mb := b.Field(3).(*array.MapBuilder)
+		mb.Append(true)
+		mb.KeyBuilder().(*array.StringBuilder).Append("k")
+		mb.ItemBuilder().(*array.StringBuilder).Append(fmt.Sprint(i % 3))
+	}
+	return b.NewRecordBatch()
+}
+
+func encodeStream(t testing.TB, rec arrow.RecordBatch, opts ...ipc.Option) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	w := ipc.NewWriter(&buf, append([]ipc.Option{ipc.WithSchema(rec.Schema())}, opts...)...)
+	if err := w.Write(rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// aligned returns a copy of b at an 8-byte aligned address plus off.
+func aligned(b []byte, off int) []byte {
+	raw := make([]byte, len(b)+16)
+	start := (8 - int(uintptr(unsafe.Pointer(&raw[0]))%8)) % 8
+	out := raw[start+off : start+off+len(b)]
+	copy(out, b)
+	return out
+}
+
+// Both decoders return the batch that was encoded, plain or with
+// compressed buffers, and DecodeShared reads plain buffers in place while
+// Decode's batch does not depend on the stream.
+func TestDecodeRoundTrip(t *testing.T) {
+	rec := testBatch(1000)
+	defer rec.Release()
+	for _, tc := range []struct {
+		name string
+		opts []ipc.Option
+	}{
+		{"plain", nil},
+		{"lz4", []ipc.Option{ipc.WithLZ4()}},
+		{"zstd", []ipc.Option{ipc.WithZstd()}},
+	} {
+		for _, shared := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/shared=%v", tc.name, shared), func(t *testing.T) {
+				stream := aligned(encodeStream(t, rec, tc.opts...), 0)
+				got, err := decode(stream, memory.DefaultAllocator, shared)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer got.Release()
+				if err := Validate(got); err != nil {
+					t.Fatal(err)
+				}
+				if !array.RecordEqual(got, rec) {
+					t.Fatalf("decoded batch differs from the encoded one")
+				}
+				clear(stream) // the stream is gone: an owned batch must not notice
+				if !shared || tc.name != "plain" {
+					if !array.RecordEqual(got, rec) {
+						t.Fatalf("the batch changed with the stream it was decoded from")
+					}
+					return
+				}
+				if array.RecordEqual(got, rec) {
+					t.Fatalf("DecodeShared copied the plain buffers")
+				}
+			})
+		}
+	}
+}
+
+// A stream whose body is not 8-byte aligned in memory is decoded from a
+// copy: Arrow reads buffers in place as typed slices.
+func TestDecodeSharedMisaligned(t *testing.T) {
+	rec := testBatch(100)
+	defer rec.Release()
+	stream := aligned(encodeStream(t, rec), 3)
+	got, err := DecodeShared(stream, memory.DefaultAllocator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer got.Release()
+	clear(stream)
+	if !array.RecordEqual(got, rec) {
+		t.Fatalf("a misaligned stream was read in place (or decoded wrong)")
+	}
+}
+
+// Damaged streams are errors, never panics, in both modes.
+func TestDecodeRefusesDamage(t *testing.T) {
+	rec := testBatch(50)
+	defer rec.Release()
+	good := encodeStream(t, rec)
+	two := append(bytes.Clone(good[:len(good)-8]), good...) // no end marker, then a second stream
+	var twoBatches bytes.Buffer
+	w := ipc.NewWriter(&twoBatches, ipc.WithSchema(rec.Schema()))
+	for range 2 {
+		if err := w.Write(rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cases := map[string][]byte{
+		"empty":       {},
+		"truncated":   good[:len(good)/2],
+		"no batch":    good[:schemaEnd(t, good)],
+		"garbage":     []byte("definitely not arrow"),
+		"two streams": two,
+		"two batches": twoBatches.Bytes(),
+	}
+	for name, stream := range cases {
+		for _, shared := range []bool{false, true} {
+			got, err := decode(bytes.Clone(stream), memory.DefaultAllocator, shared)
+			if err == nil {
+				got.Release()
+				t.Errorf("%s (shared=%v): decoded without error", name, shared)
+			}
+		}
+	}
+}
+
+// schemaEnd is the length of the stream's first message (the schema).
+func schemaEnd(t *testing.T, stream []byte) int {
+	t.Helper()
+	msgs := &streamMessages{rest: stream, mem: memory.DefaultAllocator}
+	msgs.refs.Add(1)
+	defer msgs.Release()
+	if _, err := msgs.Message(); err != nil {
+		t.Fatal(err)
+	}
+	return len(stream) - len(msgs.rest)
+}
+
+// FuzzDecode: the copying and the in-place decoder agree on every input:
+// both fail, or both return the same valid batch; neither panics.
+func FuzzDecode(f *testing.F) {
+	rec := testBatch(20)
+	defer rec.Release()
+	var seeds bytes.Buffer
+	for _, opts := range [][]ipc.Option{nil, {ipc.WithLZ4()}, {ipc.WithZstd()}} {
+		var buf bytes.Buffer
+		w := ipc.NewWriter(&buf, append([]ipc.Option{ipc.WithSchema(rec.Schema())}, opts...)...)
+		if err := w.Write(rec); err != nil {
+			f.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			f.Fatal(err)
+		}
+		f.Add(buf.Bytes())
+		seeds.Write(buf.Bytes())
+	}
+	f.Add(seeds.Bytes())
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0x10, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, stream []byte) {
+		owned, oerr := Decode(stream, memory.DefaultAllocator)
+		shared, serr := DecodeShared(stream, memory.DefaultAllocator)
+		if (oerr == nil) != (serr == nil) {
+			t.Fatalf("Decode: %v, DecodeShared: %v", oerr, serr)
+		}
+		if oerr != nil {
+			return
+		}
+		defer owned.Release()
+		defer shared.Release()
+		verr, vserr := Validate(owned), Validate(shared)
+		if (verr == nil) != (vserr == nil) {
+			t.Fatalf("Validate: %v vs %v", verr, vserr)
+		}
+		if verr != nil {
+			return
+		}
+		if !array.RecordEqual(owned, shared) {
+			t.Fatalf("the decoders disagree")
+		}
+		for i := range int(owned.NumRows()) {
+			for _, col := range shared.Columns() {
+				_ = col.ValueStr(i)
+			}
+		}
+	})
+}
