@@ -67,7 +67,7 @@ func (a *Archive) Catalog(ctx context.Context) ([]CatalogEntry, error) {
 // fileIndex returns the series index of the file at path, from the cache
 // or by reading the file's key columns.
 func (r *reader) fileIndex(key fileKey) (idx *seriesIndex, err error) {
-	if idx := r.cache.get(key); idx != nil {
+	if idx := r.cache.get(key); idx != nil && idx.pairs == nil {
 		return idx, nil
 	}
 	path := key.path

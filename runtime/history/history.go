@@ -64,6 +64,11 @@ type Archive struct {
 
 	cache *indexCache
 	dirs  *dirCache
+
+	// dayLocks serialise the writers of a day's index file (by day).
+	dayLocks [16]sync.Mutex
+	// dropHourIndexes removes the previous format's index files once.
+	dropHourIndexes sync.Once
 }
 
 // New returns an Archive over opts.Dir. The directory need not exist yet:
@@ -219,33 +224,37 @@ func (a *Archive) Series(ctx context.Context, q Query) (*Result, error) {
 }
 
 // run lists and reads the files of parts with a bounded number of
-// workers, a partition at a time each, with an accumulator per worker, and merges the
-// accumulators into sc. vanished says that a listed file was gone when
+// workers, a partition at a time each, with an accumulator per worker, and
+// merges the accumulators into sc. The partitions of a day share one read
+// of the day's index file. vanished says that a listed file was gone when
 // read.
 func (a *Archive) run(ctx context.Context, parts []partition, sc *scan) (vanished bool, err error) {
+	days := shareDays(parts)
 	workers := min(a.workers, max(1, len(parts)))
-	next := make(chan partition)
+	next := make(chan int)
 	accs := make([]*accumulator, workers)
 	errs := make([]error, workers)
+	want := smPair{sc.q.Source, sc.q.Metric}
 	var gone atomic.Bool
 	var wg sync.WaitGroup
 	for w := range workers {
 		accs[w] = sc.newAccumulator()
 		wg.Go(func() {
 			r := newReader(a.cache)
-			intern := make(map[string]string)
-			for part := range next {
+			for i := range next {
+				part, d := parts[i], days[i]
 				if errs[w] != nil {
+					d.done(a, nil)
 					continue
 				}
-				files, dirMtime, stored, err := a.partitionFiles(part, r, intern)
+				files, dirMtime, stored, err := a.partitionFiles(part, r, d, want)
 				if err != nil {
 					errs[w] = err
+					d.done(a, nil)
 					continue
 				}
-				p := partFiles{partition: part, files: files}
 				built := r.built
-				for _, file := range p.files {
+				for _, file := range files {
 					if err := r.readFile(file, sc, accs[w]); err != nil {
 						if errors.Is(err, os.ErrNotExist) {
 							a.log.Info("history: archive file replaced during a query (compaction)", "path", file.path)
@@ -256,17 +265,19 @@ func (a *Archive) run(ctx context.Context, parts []partition, sc *scan) (vanishe
 						break
 					}
 				}
+				var u *partUpdate
 				if errs[w] == nil && (r.built > built || !stored) {
-					a.storeIndex(p, dirMtime, time.Now())
+					u = &partUpdate{partFiles{part, files}, dirMtime}
 				}
+				d.done(a, u)
 			}
 		})
 	}
 	var ctxErr error
 feed:
-	for _, p := range parts {
+	for i := range parts {
 		select {
-		case next <- p:
+		case next <- i:
 		case <-ctx.Done():
 			ctxErr = ctx.Err()
 			break feed

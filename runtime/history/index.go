@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -24,6 +25,45 @@ type seriesIndex struct {
 	// sorted is false for a file whose rows are not in key order (not
 	// written by the archiver): lookups then scan every run.
 	sorted bool
+	// pairs is nil for the index of every series of the file (read from
+	// the Parquet file). An index looked up in the stored index holds only
+	// the runs of the (source, metric) pairs listed here, in no particular
+	// order; every other series of the file is unknown to it.
+	pairs []smPair
+}
+
+// smPair is a source and a metric: the unit in which series are looked up
+// in a stored index (a query wants every target of them, or one).
+type smPair struct{ source, metric string }
+
+// covers reports whether idx knows the runs of source/metric.
+func (idx *seriesIndex) covers(source, metric string) bool {
+	if idx.pairs == nil {
+		return true
+	}
+	for _, p := range idx.pairs {
+		if p.source == source && p.metric == metric {
+			return true
+		}
+	}
+	return false
+}
+
+// withPair returns a copy of the partial index idx that also holds the
+// runs of more (an index of the same file holding only those runs): the
+// cache replaces idx by it, so the runs already read (and their points)
+// are shared, never changed under a running query.
+func (idx *seriesIndex) withPair(more *seriesIndex) *seriesIndex {
+	out := &seriesIndex{
+		groups: slices.Clone(idx.groups),
+		runs:   idx.runs + more.runs,
+		sorted: idx.sorted,
+		pairs:  append(slices.Clip(idx.pairs), more.pairs...),
+	}
+	for g := range out.groups {
+		out.groups[g].runs = append(slices.Clip(out.groups[g].runs), more.groups[g].runs...)
+	}
+	return out
 }
 
 // indexGroup is one row group: its runs and its ts bounds (from the
@@ -245,7 +285,7 @@ func (r *reader) buildIndex(pf *pq.File, cols columns, size int64) (*seriesIndex
 // target, when not empty).
 func (idx *seriesIndex) find(group int, source, metric, target string) []*seriesRun {
 	runs := idx.groups[group].runs
-	if !idx.sorted {
+	if !idx.sorted || idx.pairs != nil {
 		var out []*seriesRun
 		for _, r := range runs {
 			if r.Source == source && r.Metric == metric && (target == "" || r.Target == target) {

@@ -2,6 +2,7 @@ package history
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -88,6 +89,9 @@ type column interface {
 	decode(enc encoding.Encoding, src []byte) (int, error)
 	decodeDict(enc encoding.Encoding, src []byte) error
 	useDict(idx []int32) (int, error)
+	// plain takes the values of a PLAIN page body as they are: only the
+	// rows emitted are read (a page may hold far more rows than a run).
+	plain(src []byte) int
 	// emit appends value i (or null) to the output.
 	emit(i int)
 	emitNull()
@@ -235,6 +239,11 @@ func (d *chunkDecoder) page1(c column, enc format.Encoding, hasDict bool, levels
 		if err == nil {
 			n, err = c.useDict(d.idx)
 		}
+	case format.Plain:
+		if len(data)%8 != 0 {
+			return fmt.Errorf("data page values: plain values of %d bytes", len(data))
+		}
+		n = c.plain(data)
 	default:
 		e := pq.LookupEncoding(enc)
 		if e.Encoding() != enc {
@@ -300,13 +309,19 @@ func (d *chunkDecoder) decompress(codec compress.Codec, body []byte, size int32)
 type int64Column struct {
 	d    *chunkDecoder
 	vals []int64
+	raw  []byte // the values of a PLAIN page, when not nil
 	out  []int64
 }
 
 func (c *int64Column) decode(enc encoding.Encoding, src []byte) (n int, err error) {
 	c.d.i64, err = enc.DecodeInt64(c.d.i64[:0], src)
-	c.vals = c.d.i64
+	c.vals, c.raw = c.d.i64, nil
 	return len(c.vals), err
+}
+
+func (c *int64Column) plain(src []byte) int {
+	c.raw = src
+	return len(src) / 8
 }
 
 func (c *int64Column) decodeDict(enc encoding.Encoding, src []byte) (err error) {
@@ -322,11 +337,17 @@ func (c *int64Column) useDict(idx []int32) (int, error) {
 		}
 		c.d.i64 = append(c.d.i64, c.d.dictI[k])
 	}
-	c.vals = c.d.i64
+	c.vals, c.raw = c.d.i64, nil
 	return len(c.vals), nil
 }
 
-func (c *int64Column) emit(i int) { c.out = append(c.out, c.vals[i]) }
+func (c *int64Column) emit(i int) {
+	if c.raw != nil {
+		c.out = append(c.out, int64(binary.LittleEndian.Uint64(c.raw[8*i:])))
+		return
+	}
+	c.out = append(c.out, c.vals[i])
+}
 
 // emitNull keeps rows aligned; a null ts is never written by the archiver
 // (ts is required), and its row is dropped by its value.
@@ -335,13 +356,19 @@ func (c *int64Column) emitNull() { c.out = append(c.out, 0) }
 type float64Column struct {
 	d    *chunkDecoder
 	vals []float64
+	raw  []byte // the values of a PLAIN page, when not nil
 	out  []float64
 }
 
 func (c *float64Column) decode(enc encoding.Encoding, src []byte) (n int, err error) {
 	c.d.f64, err = enc.DecodeDouble(c.d.f64[:0], src)
-	c.vals = c.d.f64
+	c.vals, c.raw = c.d.f64, nil
 	return len(c.vals), err
+}
+
+func (c *float64Column) plain(src []byte) int {
+	c.raw = src
+	return len(src) / 8
 }
 
 func (c *float64Column) decodeDict(enc encoding.Encoding, src []byte) (err error) {
@@ -357,9 +384,16 @@ func (c *float64Column) useDict(idx []int32) (int, error) {
 		}
 		c.d.f64 = append(c.d.f64, c.d.dictF[k])
 	}
-	c.vals = c.d.f64
+	c.vals, c.raw = c.d.f64, nil
 	return len(c.vals), nil
 }
 
-func (c *float64Column) emit(i int) { c.out = append(c.out, c.vals[i]) }
-func (c *float64Column) emitNull()  { c.out = append(c.out, math.NaN()) }
+func (c *float64Column) emit(i int) {
+	if c.raw != nil {
+		c.out = append(c.out, math.Float64frombits(binary.LittleEndian.Uint64(c.raw[8*i:])))
+		return
+	}
+	c.out = append(c.out, c.vals[i])
+}
+
+func (c *float64Column) emitNull() { c.out = append(c.out, math.NaN()) }

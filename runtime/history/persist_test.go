@@ -1,7 +1,11 @@
 package history_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"io/fs"
 	"math"
 	"math/bits"
 	"os"
@@ -24,6 +28,11 @@ func storedIndexQueries() []history.Query {
 		{Source: "web", Metric: "duration", Target: "a", From: t0, To: t0.Add(6 * time.Hour), Points: 500},
 		{Source: "web", Metric: "duration", From: t0, To: t0.Add(6 * time.Hour), Points: 3},
 		{Source: "web", Metric: "duration", Target: "b", From: t0.Add(-17 * time.Minute), To: t0.Add(6*time.Hour + 29*time.Minute), Points: 4},
+		// Other series of the same files, looked up in the same stored
+		// indexes after web/duration.
+		{Source: "db", Metric: "duration", From: t0, To: t0.Add(6 * time.Hour), Points: 7},
+		{Source: "web", Metric: "code", Target: "a", From: t0.Add(time.Hour), To: t0.Add(2 * time.Hour), Points: 1000},
+		{Source: "web", Metric: "duration", Target: "a", From: t0, To: t0.Add(6 * time.Hour), Points: 50},
 	}
 }
 
@@ -61,7 +70,17 @@ func TestStoredIndex(t *testing.T) {
 			t.Fatalf("no index stored for hour %d: %v", h, err)
 		}
 	}
-	checkAnswers(t, "restarted", answers(t, open(t, dir)), first, all)
+	restarted := open(t, dir)
+	checkAnswers(t, "restarted", answers(t, restarted), first, all)
+	// The restarted archive looked up only the series queried in the
+	// stored indexes: the catalog still lists every series.
+	cat, err := restarted.Catalog(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(cat); got != "[{db [duration]} {web [code duration]}]" {
+		t.Fatalf("catalog after stored-index queries: %s", got)
+	}
 
 	// A late file lands in hour 2, and hour 4's first file is replaced by
 	// one holding other values: both must show.
@@ -79,8 +98,7 @@ func TestStoredIndex(t *testing.T) {
 	checkAnswers(t, "after a file was added and one replaced", answers(t, open(t, dir)), nil, all)
 
 	// Damaged index files are rebuilt, the answers unchanged.
-	for h := range 6 {
-		p := indexPath(dir, t0.Add(time.Duration(h)*time.Hour))
+	for _, p := range indexFiles(t, dir) {
 		b, err := os.ReadFile(p)
 		if err != nil {
 			t.Fatal(err)
@@ -93,12 +111,57 @@ func TestStoredIndex(t *testing.T) {
 	checkAnswers(t, "with damaged index files", answers(t, open(t, dir)), nil, all)
 }
 
+// indexFiles returns the day index files of the archive in dir.
+func indexFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, ".history-index", "samples", "*.idx"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no index files (%v)", err)
+	}
+	return files
+}
+
+// TestStoredIndexOldFormat: index files of the previous format (one per
+// hour) are never read: a restarted archive answers from the Parquet
+// files, writes day files, and removes the old ones.
+func TestStoredIndexOldFormat(t *testing.T) {
+	dir, all := fixture(t)
+	old := time.Now().Add(-time.Hour)
+	for h := range 6 {
+		if err := os.Chtimes(partitionDir(dir, t0.Add(time.Duration(h)*time.Hour)), old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	idir := filepath.Join(dir, ".history-index", "samples")
+	if err := os.MkdirAll(idir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// An hour file of the old format whose body would be read as garbage,
+	// and a day-named file of the old magic.
+	hourFile := filepath.Join(idir, t0.Format("2006-01-02T15")+".idx")
+	if err := os.WriteFile(hourFile, []byte("RHX4\x00\x01garbage\x00\x00\x00\x00"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(indexPath(dir, t0), []byte("RHX4\x00\x00\x00\x00\x00\x00"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	checkAnswers(t, "over old index files", answers(t, open(t, dir)), nil, all)
+	if _, err := os.Stat(hourFile); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the old format's hour file is still there (%v)", err)
+	}
+	b, err := os.ReadFile(indexPath(dir, t0))
+	if err != nil || !bytes.HasPrefix(b, []byte("RHX5")) {
+		t.Fatalf("day index file not rewritten in the current format (%v)", err)
+	}
+	checkAnswers(t, "restarted", answers(t, open(t, dir)), nil, all)
+}
+
 func partitionDir(dir string, hour time.Time) string {
 	return filepath.Join(dir, "samples", "date="+hour.Format(time.DateOnly), "hour="+hour.Format("15"))
 }
 
 func indexPath(dir string, hour time.Time) string {
-	return filepath.Join(dir, ".history-index", "samples", hour.Format("2006-01-02T15")+".idx")
+	return filepath.Join(dir, ".history-index", "samples", hour.Format(time.DateOnly)+".idx")
 }
 
 // replaceFirstFile replaces the files of the hour partition of hour by

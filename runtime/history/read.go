@@ -19,24 +19,26 @@ import (
 
 // reader reads archive files for one worker, reusing its value buffers.
 type reader struct {
-	cache  *indexCache
-	vals   []pq.Value
-	found  []*seriesRun
-	spans  [3][]span     // key column runs of buildIndex
-	br     *bufio.Reader // page headers of checkChunks
-	key    []byte        // the current key of keyRuns
-	ts     []int64       // timestamps of the rows readPoints and readLean read
-	vs     []float64     // values of the rows readLean reads
-	file   []byte        // a small file read whole, or the chunks readLean reads
-	dec    chunkDecoder
-	got    []runPoints  // the runs readLean decoded
-	aggs   []*seriesRun // the runs readLean adds as their summaries
-	built  int          // series indexes built (not from the cache)
-	idxBuf []byte       // an index file being decoded
+	cache *indexCache
+	vals  []pq.Value
+	found []*seriesRun
+	spans [3][]span     // key column runs of buildIndex
+	br    *bufio.Reader // page headers of checkChunks
+	key   []byte        // the current key of keyRuns
+	ts    []int64       // timestamps of the rows readPoints and readLean read
+	vs    []float64     // values of the rows readLean reads
+	file  []byte        // a small file read whole, or the chunks readLean reads
+	dec   chunkDecoder
+	got   []runPoints  // the runs readLean decoded
+	aggs  []*seriesRun // the runs readLean adds as their summaries
+	built int          // series indexes built (not from the cache)
+	// intern holds the target names read from stored indexes, which
+	// repeat from file to file.
+	intern map[string]string
 }
 
 func newReader(cache *indexCache) *reader {
-	return &reader{cache: cache, vals: make([]pq.Value, 1024)}
+	return &reader{cache: cache, vals: make([]pq.Value, 1024), intern: make(map[string]string)}
 }
 
 // columns are the leaf indexes of the columns a query reads.
@@ -72,7 +74,7 @@ func (r *reader) readFile(key fileKey, sc *scan, acc *accumulator) (err error) {
 			err = fmt.Errorf("history: read %s: corrupt parquet file: %v", path, p)
 		}
 	}()
-	if idx := r.cache.get(key); idx != nil {
+	if idx := r.cache.get(key); idx != nil && idx.covers(sc.q.Source, sc.q.Metric) {
 		if r.fromMemory(idx, sc, acc) {
 			return nil
 		}
@@ -179,17 +181,11 @@ func (r *reader) readLean(key fileKey, idx *seriesIndex, sc *scan, acc *accumula
 		if hi > key.size {
 			return false, fmt.Errorf("column chunks end at %d, past the file's %d bytes", hi, key.size)
 		}
-		f, err := os.Open(key.path)
-		if err != nil {
-			return false, err
-		}
 		if int64(cap(r.file)) < hi-lo {
 			r.file = make([]byte, max(hi-lo, wholeFile))
 		}
 		buf = r.file[:hi-lo]
-		_, err = f.ReadAt(buf, lo)
-		f.Close()
-		if err != nil {
+		if err := readAt(key.path, buf, lo); err != nil {
 			return false, err
 		}
 	}
@@ -430,7 +426,7 @@ func bounds(cc pq.ColumnChunk) (lo, hi pq.Value, ok bool) {
 
 // index returns the file's series index, from the cache or built now.
 func (r *reader) index(pf *pq.File, key fileKey, cols columns) (*seriesIndex, error) {
-	if idx := r.cache.get(key); idx != nil && len(idx.groups) == len(pf.RowGroups()) {
+	if idx := r.cache.get(key); idx != nil && idx.pairs == nil && len(idx.groups) == len(pf.RowGroups()) {
 		return idx, nil
 	}
 	idx, err := r.buildIndex(pf, cols, key.size)

@@ -1,0 +1,53 @@
+//go:build !linux
+
+package history
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"time"
+)
+
+// readAt fills buf with the bytes of the file at path from off.
+func readAt(path string, buf []byte, off int64) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = f.ReadAt(buf, off)
+	return err
+}
+
+// readWhole reads the file at path into buf (grown when too small) and
+// returns the bytes read; a file larger than max is an error.
+func readWhole(path string, buf []byte, max int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return buf[:0], err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return buf[:0], err
+	}
+	if fi.Size() > max {
+		return buf[:0], fmt.Errorf("%s: %d bytes, more than the %d expected at most", path, fi.Size(), max)
+	}
+	if int64(cap(buf)) < fi.Size() {
+		buf = make([]byte, fi.Size())
+	}
+	buf = buf[:fi.Size()]
+	_, err = io.ReadFull(f, buf)
+	return buf, err
+}
+
+// statMtime returns the modification time of path.
+func statMtime(path string) (time.Time, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return fi.ModTime(), nil
+}
