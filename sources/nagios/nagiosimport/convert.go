@@ -21,6 +21,31 @@ type Options struct {
 // DefaultPluginDir is $USER1$ when no resource file defines it.
 const DefaultPluginDir = "/usr/lib/nagios/plugins"
 
+// limits bound the work one configuration can cause. Macros that expand
+// to macros, additive inheritance and wildcards multiply sizes: a few
+// hundred bytes of input could otherwise expand to gigabytes.
+type limits struct {
+	// commandLine bounds the text a command line's macro expansion reads
+	// and writes, in bytes.
+	commandLine int
+	// appended bounds the bytes additive inheritance ("+value") builds.
+	appended int
+	// pairs bounds the (host, service) pairs the services name, duplicates
+	// and exclusions included.
+	pairs int
+	// memberships bounds the (hostgroup, host) pairs.
+	memberships int
+}
+
+var defaultLimits = limits{
+	// Linux refuses a single argument above 128 KiB anyway.
+	commandLine: 64 << 10,
+	appended:    4 << 20,
+	// A larger site is converted in parts (one run per cfg_dir).
+	pairs:       250_000,
+	memberships: 1_000_000,
+}
+
 // Convert reads the Nagios configuration files (nagios.cfg or object files)
 // and returns the .recon text. Problems in the input are reported as
 // comments in the output and returned as warnings; err is set only when
@@ -53,6 +78,9 @@ func Convert(files []string, opts Options) (out []byte, warnings []string, err e
 type resolved struct {
 	obj   *object
 	attrs map[string]directive
+	// custom maps upper-case custom variable names (without the "_") to
+	// their values; built on first use.
+	custom map[string]string
 }
 
 func (r *resolved) get(name string) string { return r.attrs[name].Value }
@@ -63,6 +91,12 @@ type converter struct {
 	// templates by object type and name.
 	templates map[string]map[string]*object
 	cache     map[*object]*resolved
+	// resolving holds the objects whose templates are being resolved, to
+	// find template loops.
+	resolving map[*object]bool
+	limits    limits
+	// appended counts the bytes built by additive inheritance.
+	appended  int
 	commands  map[string]*resolved
 	hosts     map[string]*resolved
 	hostNames []string
@@ -92,6 +126,8 @@ func newConverter(c *config, opts Options) *converter {
 		cfg: c, opts: opts,
 		templates: map[string]map[string]*object{},
 		cache:     map[*object]*resolved{},
+		resolving: map[*object]bool{},
+		limits:    defaultLimits,
 		commands:  map[string]*resolved{},
 		hosts:     map[string]*resolved{},
 		groups:    map[string]*resolved{},
@@ -105,18 +141,18 @@ func (cv *converter) note(p pos, format string, args ...any) {
 
 // resolve applies `use` inheritance: the object's own directives first,
 // then each template in the order listed (the first listed wins), each
-// resolved recursively. "+value" appends to the inherited value; "null"
-// unsets it.
-func (cv *converter) resolve(o *object, stack []*object) *resolved {
+// resolved recursively. "+value" appends to the value inherited from the
+// first template that has one; "null" unsets it.
+func (cv *converter) resolve(o *object) *resolved {
 	if r, ok := cv.cache[o]; ok {
 		return r
 	}
-	for _, s := range stack {
-		if s == o {
-			cv.note(o.Pos, "template loop through %s", o.Attrs["name"].Value)
-			return &resolved{obj: o, attrs: map[string]directive{}}
-		}
+	if cv.resolving[o] {
+		cv.note(o.Pos, "template loop through %s", o.Attrs["name"].Value)
+		return &resolved{obj: o, attrs: map[string]directive{}}
 	}
+	cv.resolving[o] = true
+	defer delete(cv.resolving, o)
 	attrs := map[string]directive{}
 	for k, d := range o.Attrs {
 		if k != "use" {
@@ -124,13 +160,16 @@ func (cv *converter) resolve(o *object, stack []*object) *resolved {
 		}
 	}
 	if use, ok := o.get("use"); ok {
+		// appended marks the "+value" directives already joined to an
+		// inherited value: later templates do not append again.
+		appended := map[string]bool{}
 		for _, name := range splitList(use) {
 			t := cv.templates[o.Type][name]
 			if t == nil {
 				cv.note(o.Attrs["use"].Pos, "%s template %q not found", o.Type, name)
 				continue
 			}
-			parent := cv.resolve(t, append(stack, o))
+			parent := cv.resolve(t)
 			for k, d := range parent.attrs {
 				if k == "name" || k == "register" {
 					continue
@@ -139,7 +178,14 @@ func (cv *converter) resolve(o *object, stack []*object) *resolved {
 				switch {
 				case !ok:
 					attrs[k] = d
-				case strings.HasPrefix(own.Value, "+"):
+				case strings.HasPrefix(own.Value, "+") && !appended[k]:
+					appended[k] = true
+					n := len(d.Value) + len(own.Value)
+					if cv.appended+n > cv.limits.appended {
+						cv.note(own.Pos, "%s: additive inheritance builds more than %d bytes of values in this configuration; the inherited value is not appended", k, cv.limits.appended)
+						continue
+					}
+					cv.appended += n
 					attrs[k] = directive{Value: d.Value + "," + own.Value[1:], Pos: own.Pos}
 				}
 			}
@@ -216,7 +262,7 @@ func (cv *converter) run() {
 		}
 		switch o.Type {
 		case "command":
-			r := cv.resolve(o, nil)
+			r := cv.resolve(o)
 			name := r.get("command_name")
 			if name == "" {
 				cv.note(o.Pos, "command without command_name")
@@ -224,7 +270,7 @@ func (cv *converter) run() {
 			}
 			cv.commands[name] = r
 		case "host":
-			r := cv.resolve(o, nil)
+			r := cv.resolve(o)
 			name := r.get("host_name")
 			if name == "" {
 				cv.note(o.Pos, "host without host_name")
@@ -238,7 +284,7 @@ func (cv *converter) run() {
 			cv.hostNames = append(cv.hostNames, name)
 			cv.countIgnored(r)
 		case "hostgroup":
-			r := cv.resolve(o, nil)
+			r := cv.resolve(o)
 			if name := r.get("hostgroup_name"); name != "" {
 				cv.groups[name] = r
 			}
@@ -262,19 +308,27 @@ func (cv *converter) run() {
 	}
 	entries := map[key]entry{}
 	var order []key
-	for _, o := range services {
-		r := cv.resolve(o, nil)
+	pairs := 0
+	for i, o := range services {
+		if pairs > cv.limits.pairs {
+			cv.note(o.Pos, "the services name more than %d (host, service) pairs; this service and the %d after it are not converted", cv.limits.pairs, len(services)-i-1)
+			break
+		}
+		r := cv.resolve(o)
 		desc := r.get("service_description")
 		if desc == "" {
 			cv.note(o.Pos, "service without service_description")
 			continue
 		}
-		direct, viaGroup := cv.serviceHosts(r, members)
+		direct, viaGroup, examined := cv.serviceHosts(r, members)
+		pairs += examined
 		if len(direct)+len(viaGroup) == 0 {
 			cv.skipped = append(cv.skipped, fmt.Sprintf("service %q (%s): no host", desc, o.Pos))
 			continue
 		}
 		cv.countIgnored(r)
+		var again []string // hosts where the service was defined before
+		var first pos
 		add := func(h string, isDirect bool) {
 			k := key{h, desc}
 			prev, ok := entries[k]
@@ -286,7 +340,10 @@ func (cv *converter) run() {
 				// A service on the host itself overrides one from a group.
 				entries[k] = entry{r, isDirect}
 			default:
-				cv.note(o.Pos, "service %q on host %s defined again (first at %s); the first definition is used", desc, h, prev.svc.obj.Pos)
+				if len(again) == 0 {
+					first = prev.svc.obj.Pos
+				}
+				again = append(again, h)
 			}
 		}
 		for _, h := range direct {
@@ -294,6 +351,12 @@ func (cv *converter) run() {
 		}
 		for _, h := range viaGroup {
 			add(h, false)
+		}
+		switch {
+		case len(again) == 1:
+			cv.note(o.Pos, "service %q on host %s defined again (first at %s); the first definition is used", desc, again[0], first)
+		case len(again) > 1:
+			cv.note(o.Pos, "service %q on %d hosts (%s, …) defined again (first at %s); the first definitions are used", desc, len(again), again[0], first)
 		}
 	}
 	sort.Slice(order, func(i, j int) bool {
@@ -303,7 +366,7 @@ func (cv *converter) run() {
 		return order[i].desc < order[j].desc
 	})
 
-	names := map[string]bool{}
+	names := &sourceNames{taken: map[string]bool{}, next: map[string]int{}}
 	byHost := map[string][]key{}
 	for _, k := range order {
 		byHost[k.host] = append(byHost[k.host], k)
@@ -356,9 +419,23 @@ func (cv *converter) countIgnored(r *resolved) {
 
 // groupMembers returns the hosts of every hostgroup: its members ("*" is
 // every host), the members of its hostgroup_members, and the hosts that
-// name it in their hostgroups directive.
+// name it in their hostgroups directive. At most limits.memberships
+// (group, host) pairs are collected; the groups past that are noted and
+// empty.
 func (cv *converter) groupMembers() map[string]map[string]bool {
+	// named lists the hosts that name a group in their hostgroups directive.
+	named := map[string][]string{}
+	for _, h := range cv.hostNames {
+		for _, gn := range splitList(cv.hosts[h].get("hostgroups")) {
+			if cv.groups[gn] == nil {
+				cv.note(cv.hosts[h].attrs["hostgroups"].Pos, "host %s: unknown hostgroup %q", h, gn)
+				continue
+			}
+			named[gn] = append(named[gn], h)
+		}
+	}
 	out := map[string]map[string]bool{}
+	budget := cv.limits.memberships
 	var collect func(name string, seen map[string]bool) map[string]bool
 	collect = func(name string, seen map[string]bool) map[string]bool {
 		if m, ok := out[name]; ok {
@@ -369,60 +446,81 @@ func (cv *converter) groupMembers() map[string]map[string]bool {
 			return m
 		}
 		seen[name] = true
-		if g := cv.groups[name]; g != nil {
-			for _, h := range splitList(g.get("members")) {
-				if h == "*" {
-					for _, n := range cv.hostNames {
-						m[n] = true
-					}
-					continue
-				}
-				if cv.hosts[h] == nil {
-					cv.note(g.attrs["members"].Pos, "hostgroup %s: unknown host %q", name, h)
-					continue
-				}
+		full := false
+		add := func(h string) {
+			switch {
+			case full || m[h]:
+			case budget == 0:
+				full = true
+			default:
 				m[h] = true
-			}
-			for _, sub := range splitList(g.get("hostgroup_members")) {
-				for h := range collect(sub, seen) {
-					m[h] = true
-				}
+				budget--
 			}
 		}
-		for _, h := range cv.hostNames {
-			for _, gn := range splitList(cv.hosts[h].get("hostgroups")) {
-				if gn == name {
-					m[h] = true
+		g := cv.groups[name]
+		for _, h := range splitList(g.get("members")) {
+			switch {
+			case h == "*":
+				for _, n := range cv.hostNames {
+					if add(n); full {
+						break
+					}
 				}
+			case cv.hosts[h] == nil:
+				cv.note(g.attrs["members"].Pos, "hostgroup %s: unknown host %q", name, h)
+			default:
+				add(h)
 			}
+		}
+		for _, sub := range splitList(g.get("hostgroup_members")) {
+			if cv.groups[sub] == nil {
+				cv.note(g.attrs["hostgroup_members"].Pos, "hostgroup %s: unknown hostgroup %q", name, sub)
+				continue
+			}
+			for h := range collect(sub, seen) {
+				add(h)
+			}
+		}
+		for _, h := range named[name] {
+			add(h)
+		}
+		if full {
+			cv.note(g.obj.Pos, "hostgroup %s: the hostgroups have more than %d members in total; its members are not converted", name, cv.limits.memberships)
+			m = map[string]bool{}
 		}
 		out[name] = m
 		return m
 	}
+	names := make([]string, 0, len(cv.groups))
 	for name := range cv.groups {
-		collect(name, map[string]bool{})
+		names = append(names, name)
 	}
-	for _, h := range cv.hostNames {
-		for _, gn := range splitList(cv.hosts[h].get("hostgroups")) {
-			if cv.groups[gn] == nil {
-				cv.note(cv.hosts[h].attrs["hostgroups"].Pos, "host %s: unknown hostgroup %q", h, gn)
-			}
-		}
+	sort.Strings(names)
+	for _, name := range names {
+		collect(name, map[string]bool{})
 	}
 	return out
 }
 
 // serviceHosts returns the hosts a service applies to, named directly
 // (host_name; "*" is every host) and through hostgroup_name, minus the
-// "!excluded" ones, sorted.
-func (cv *converter) serviceHosts(svc *resolved, members map[string]map[string]bool) (direct, viaGroup []string) {
+// "!excluded" ones, sorted; examined counts the (host, service) pairs
+// looked at, excluded ones included.
+func (cv *converter) serviceHosts(svc *resolved, members map[string]map[string]bool) (direct, viaGroup []string, examined int) {
 	exclude := map[string]bool{}
 	d := map[string]bool{}
+	all := false
 	for _, h := range splitList(svc.get("host_name")) {
+		examined++
 		switch {
 		case strings.HasPrefix(h, "!"):
 			exclude[h[1:]] = true
 		case h == "*":
+			if all {
+				continue
+			}
+			all = true
+			examined += len(cv.hostNames)
 			for _, n := range cv.hostNames {
 				d[n] = true
 			}
@@ -433,7 +531,13 @@ func (cv *converter) serviceHosts(svc *resolved, members map[string]map[string]b
 		}
 	}
 	g := map[string]bool{}
+	groups := map[string]bool{}
 	for _, gn := range splitList(svc.get("hostgroup_name")) {
+		examined++
+		if groups[gn] {
+			continue
+		}
+		groups[gn] = true
 		neg := strings.HasPrefix(gn, "!")
 		gn = strings.TrimPrefix(gn, "!")
 		m, ok := members[gn]
@@ -441,6 +545,7 @@ func (cv *converter) serviceHosts(svc *resolved, members map[string]map[string]b
 			cv.note(svc.attrs["hostgroup_name"].Pos, "service %q: unknown hostgroup %q", svc.get("service_description"), gn)
 			continue
 		}
+		examined += len(m)
 		for h := range m {
 			if neg {
 				exclude[h] = true
@@ -461,15 +566,32 @@ func (cv *converter) serviceHosts(svc *resolved, members map[string]map[string]b
 	}
 	sort.Strings(direct)
 	sort.Strings(viaGroup)
-	return direct, viaGroup
+	return direct, viaGroup, examined
 }
 
-func (cv *converter) add(names map[string]bool, s *source) {
-	base := s.name
-	for i := 2; names[s.name]; i++ {
-		s.name = base + "_" + strconv.Itoa(i)
+// sourceNames makes source names unique: a name already taken gets the
+// next free suffix _2, _3 …
+type sourceNames struct {
+	taken map[string]bool
+	// next is the next suffix to try for a base name.
+	next map[string]int
+}
+
+func (n *sourceNames) unique(base string) string {
+	name := base
+	for i := n.next[base]; n.taken[name]; i++ {
+		if i < 2 {
+			i = 2
+		}
+		name = base + "_" + strconv.Itoa(i)
+		n.next[base] = i + 1
 	}
-	names[s.name] = true
+	n.taken[name] = true
+	return name
+}
+
+func (cv *converter) add(names *sourceNames, s *source) {
+	s.name = names.unique(s.name)
 	cv.sources = append(cv.sources, s)
 }
 
@@ -598,12 +720,20 @@ func escapeDollar(s string) string {
 
 // expand replaces Nagios macros in a command line: $ARGn$ (whose values
 // are expanded too), $USERn$, host and service names and custom
-// variables. $HOSTADDRESS$ is left for the runtime.
+// variables. $HOSTADDRESS$ is left for the runtime. The text read and
+// written is limited (limits.commandLine): values that refer to each other
+// would otherwise multiply the line's length at every level.
 func (cv *converter) expand(line string, args []string, host, svc *resolved) (string, error) {
 	var b strings.Builder
 	var unknown []string
-	var walk func(s string, depth int)
-	walk = func(s string, depth int) {
+	seen := map[string]bool{}
+	budget := cv.limits.commandLine
+	var walk func(s string, depth int) bool
+	// walk reports false when the budget is spent.
+	walk = func(s string, depth int) bool {
+		if budget -= len(s); budget < 0 {
+			return false
+		}
 		for i := 0; i < len(s); {
 			if s[i] != '$' {
 				b.WriteByte(s[i])
@@ -613,7 +743,7 @@ func (cv *converter) expand(line string, args []string, host, svc *resolved) (st
 			end := strings.IndexByte(s[i+1:], '$')
 			if end < 0 {
 				b.WriteString(s[i:])
-				return
+				return true
 			}
 			name := s[i+1 : i+1+end]
 			i += end + 2
@@ -623,17 +753,28 @@ func (cv *converter) expand(line string, args []string, host, svc *resolved) (st
 			}
 			v, ok, expandAgain := cv.macro(name, args, host, svc)
 			if !ok {
-				unknown = append(unknown, "$"+name+"$")
+				if !seen[name] {
+					seen[name] = true
+					unknown = append(unknown, "$"+name+"$")
+				}
 				continue
 			}
 			if expandAgain && depth < 2 {
-				walk(v, depth+1)
-			} else {
-				b.WriteString(v)
+				if !walk(v, depth+1) {
+					return false
+				}
+				continue
 			}
+			if budget -= len(v); budget < 0 {
+				return false
+			}
+			b.WriteString(v)
 		}
+		return true
 	}
-	walk(line, 0)
+	if !walk(line, 0) {
+		return "", fmt.Errorf("the command line is longer than %d bytes after macro expansion", cv.limits.commandLine)
+	}
 	if len(unknown) > 0 {
 		return "", fmt.Errorf("macros with no Recon equivalent: %s", strings.Join(unknown, " "))
 	}
@@ -699,14 +840,27 @@ func (cv *converter) macro(name string, args []string, host, svc *resolved) (val
 }
 
 // customVar finds a custom variable (_NAME); Nagios matches them without
-// regard to case.
+// regard to case. When two directives differ only in case, the first in
+// name order wins.
 func customVar(r *resolved, name string) (string, bool) {
-	for k, d := range r.attrs {
-		if strings.HasPrefix(k, "_") && strings.EqualFold(k[1:], name) {
-			return d.Value, true
+	if r.custom == nil {
+		r.custom = map[string]string{}
+		keys := make([]string, 0, len(r.attrs))
+		for k := range r.attrs {
+			if strings.HasPrefix(k, "_") {
+				keys = append(keys, k)
+			}
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			u := strings.ToUpper(k[1:])
+			if _, dup := r.custom[u]; !dup {
+				r.custom[u] = r.attrs[k].Value
+			}
 		}
 	}
-	return "", false
+	v, ok := r.custom[strings.ToUpper(name)]
+	return v, ok
 }
 
 // splitWords splits a command line as /bin/sh would for simple commands:
