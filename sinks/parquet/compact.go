@@ -15,8 +15,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	pq "github.com/parquet-go/parquet-go"
 	"github.com/zeebo/xxh3"
 )
@@ -159,44 +157,24 @@ func compactPartition(root, pdir string, l *layout, opts *CompactOptions, log *s
 	sum := h.Sum128().Bytes()
 	id := hex.EncodeToString(sum[:8])
 
-	// The inputs are read column by column into Arrow batches and written
-	// by the archiver's encoder, whose stable sort by (hour, series key,
-	// time) over the batches in input order is the table's sort order with
-	// ties in input order. The digest of the inputs (in the intent) is
-	// taken by the row reader, as the outputs' is, and the batches must
-	// agree with it: a fault of the column reader cannot pass as lossless.
-	rd := newBatchReader(l, memory.NewGoAllocator())
-	defer rd.release()
-	var batches []arrow.RecordBatch
-	defer func() {
-		for _, b := range batches {
-			b.Release()
-		}
-	}()
-	var in, cols digest
-	for _, name := range inputs {
-		path := filepath.Join(pdir, name)
-		n0 := len(batches)
-		batches, err = rd.readPath(path, batches)
+	// The digest of the inputs (in the intent) is taken by the row reader,
+	// as the outputs' is. The rows are then moved by the column reader: the
+	// inputs, each sorted by the table's order, are merged a bounded number
+	// of rows at a time (ties in input order: the order a stable sort of
+	// all their rows gives) and written by the archiver's encoder. The
+	// column reader digests what it read, which must agree with the row
+	// reader, input by input: a fault of the column reader cannot pass as
+	// lossless.
+	paths := make([]string, len(inputs))
+	rowDigests := make([]digest, len(inputs))
+	var in digest
+	for i, name := range inputs {
+		paths[i] = filepath.Join(pdir, name)
+		rowDigests[i], err = digestPath(paths[i])
 		if err != nil {
 			return CompactResult{}, err
 		}
-		for _, b := range batches[n0:] {
-			cols.addBatch(l, b)
-		}
-		d, err := digestPath(path)
-		if err != nil {
-			return CompactResult{}, err
-		}
-		in.merge(&d)
-	}
-	if !cols.equal(&in) {
-		return CompactResult{}, fmt.Errorf("%s: the column reader read %s, the row reader %s: not compacted", pdir, &cols, &in)
-	}
-	enc := newEncoder(l, writerConfig{CompressionLevel: opts.CompressionLevel, RowGroupRows: opts.RowGroupRows, PageBytes: pageBytes})
-	var refs []rowRef
-	for _, g := range enc.plan(batches) { // one group: a partition holds one hour
-		refs = append(refs, g.refs...)
+		in.merge(&rowDigests[i])
 	}
 
 	intent := compactIntent{ID: id, Inputs: inputs, Digest: in}
@@ -204,7 +182,8 @@ func compactPartition(root, pdir string, l *layout, opts *CompactOptions, log *s
 		return CompactResult{}, err
 	}
 	opts.step("intent")
-	outputs, err := writeOutputs(pdir, id, enc, batches, refs, opts.TargetFileSize)
+	enc := newEncoder(l, writerConfig{CompressionLevel: opts.CompressionLevel, RowGroupRows: opts.RowGroupRows, PageBytes: pageBytes})
+	outputs, err := mergeInto(pdir, id, l, enc, paths, rowDigests, opts.TargetFileSize)
 	if err != nil {
 		return CompactResult{}, rollback(pdir, id, err)
 	}
@@ -282,24 +261,28 @@ func allFromOneCompaction(names []string) bool {
 	return true
 }
 
-// writeOutputs writes the rows refs of batches, in order, as
-// c-<id>-<n>.parquet files of about targetSize each, durably, and returns
-// their names.
-func writeOutputs(pdir, id string, enc *encoder, batches []arrow.RecordBatch, refs []rowRef, targetSize int64) ([]string, error) {
+// mergeInto merges the files at paths (whose row-reader digests are
+// rowDigests) into c-<id>-<n>.parquet files of about targetSize each,
+// durably, and returns their names. It fails if the column reader's digest
+// of an input differs from its row reader's.
+func mergeInto(pdir, id string, l *layout, enc *encoder, paths []string, rowDigests []digest, targetSize int64) ([]string, error) {
+	m, err := newMerger(l, paths)
+	if err != nil {
+		return nil, err
+	}
+	defer m.close()
 	var names []string
-	for n := 0; len(refs) > 0; n++ {
+	for n := 0; !m.done(); n++ {
 		name := fmt.Sprintf("c-%s-%d.parquet", id, n)
-		written := 0
-		_, err := writeAtomic(pdir, name, func(w io.Writer) error {
-			var err error
-			written, err = enc.writeFileUpTo(w, batches, refs, targetSize)
-			return err
-		})
-		if err != nil {
+		if _, err := writeAtomic(pdir, name, func(w io.Writer) error { return enc.writeMerged(w, m, targetSize) }); err != nil {
 			return names, err
 		}
 		names = append(names, name)
-		refs = refs[written:]
+	}
+	for i, in := range m.inputs {
+		if !in.digest.equal(&rowDigests[i]) {
+			return names, fmt.Errorf("%s: the column reader read %s, the row reader %s: not compacted", paths[i], &in.digest, &rowDigests[i])
+		}
 	}
 	return names, nil
 }
@@ -308,22 +291,27 @@ func writeOutputs(pdir, id string, enc *encoder, batches []arrow.RecordBatch, re
 // against the target.
 const sizeCheckRows = 64 << 10
 
-// writeFileUpTo is writeFile for the first rows of refs: it writes row
-// groups of up to RowGroupRows until the file reaches targetSize (checked
-// every sizeCheckRows rows), and returns how many rows it wrote.
-func (e *encoder) writeFileUpTo(out io.Writer, batches []arrow.RecordBatch, refs []rowRef, targetSize int64) (int, error) {
+// writeMerged writes the next rows of m as one Parquet file: row groups of
+// up to RowGroupRows until the file reaches targetSize (checked every
+// sizeCheckRows rows) or m is done.
+func (e *encoder) writeMerged(out io.Writer, m *merger, targetSize int64) error {
 	w := pq.NewWriter(out, e.opts...) // a new writer per file: see writeFile
-	written, inGroup := 0, 0
-	for written < len(refs) {
-		chunk := refs[written:min(written+sizeCheckRows, len(refs), written+e.cfg.RowGroupRows-inGroup)]
-		if err := e.writeRowGroup(w.ColumnWriters(), batches, chunk); err != nil {
-			return 0, err
+	inGroup := 0
+	for {
+		batches, chunk, err := m.next(min(sizeCheckRows, e.cfg.RowGroupRows-inGroup))
+		if err != nil {
+			return err
 		}
-		written += len(chunk)
+		if len(chunk) == 0 {
+			break
+		}
+		if err := e.writeRowGroup(w.ColumnWriters(), batches, chunk); err != nil {
+			return err
+		}
 		inGroup += len(chunk)
 		if inGroup >= e.cfg.RowGroupRows || w.Size() >= targetSize {
 			if err := w.Flush(); err != nil {
-				return 0, err
+				return err
 			}
 			inGroup = 0
 			if w.Size() >= targetSize {
@@ -331,7 +319,7 @@ func (e *encoder) writeFileUpTo(out io.Writer, batches []arrow.RecordBatch, refs
 			}
 		}
 	}
-	return written, w.Close()
+	return w.Close()
 }
 
 func writeIntent(pdir string, it *compactIntent) error {

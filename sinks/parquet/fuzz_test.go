@@ -39,7 +39,7 @@ func FuzzReadFile(f *testing.F) {
 		rows, rowErr := digestFile(bytes.NewReader(data), int64(len(data)))
 		rd := newBatchReader(l, memory.NewGoAllocator())
 		defer rd.release()
-		batches, err := rd.read(bytes.NewReader(data), int64(len(data)), nil)
+		batches, err := readAll(rd, bytes.NewReader(data), int64(len(data)), nil)
 		var cols digest
 		for _, b := range batches {
 			cols.addBatch(l, b)
@@ -128,7 +128,7 @@ func TestCompactRefusesWhenReadersDisagree(t *testing.T) {
 	rows, rowErr := digestFile(bytes.NewReader([]byte(data)), int64(len(data)))
 	rd := newBatchReader(l, memory.NewGoAllocator())
 	defer rd.release()
-	batches, colErr := rd.read(bytes.NewReader([]byte(data)), int64(len(data)), nil)
+	batches, colErr := readAll(rd, bytes.NewReader([]byte(data)), int64(len(data)), nil)
 	var cols digest
 	for _, b := range batches {
 		cols.addBatch(l, b)

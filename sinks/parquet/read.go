@@ -165,9 +165,22 @@ func (d *digest) add(row pq.Row) {
 		if v.IsNull() {
 			continue
 		}
-		raw := v.Bytes()
-		b = binary.AppendUvarint(b, uint64(len(raw)))
-		b = append(b, raw...)
+		// The value's bytes (Value.Bytes), prefixed by their length;
+		// appended in place: Value.Bytes allocates for fixed-size kinds.
+		switch v.Kind() {
+		case pq.Boolean:
+			b = append(b, 1)
+		case pq.Int32, pq.Float:
+			b = append(b, 4)
+		case pq.Int64, pq.Double:
+			b = append(b, 8)
+		default:
+			raw := v.Bytes()
+			b = binary.AppendUvarint(b, uint64(len(raw)))
+			b = append(b, raw...)
+			continue
+		}
+		b = v.AppendBytes(b)
 	}
 	d.buffer = b
 	h := xxh3.Hash128(b)

@@ -3,7 +3,10 @@ package parquet
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
@@ -108,7 +111,7 @@ func TestBatchReaderRoundTripsEveryKind(t *testing.T) {
 	data := writeKinds(t, l, rec, 30)
 	rd := newBatchReader(l, memory.DefaultAllocator)
 	defer rd.release()
-	batches, err := rd.read(bytes.NewReader(data), int64(len(data)), nil)
+	batches, err := readAll(rd, bytes.NewReader(data), int64(len(data)), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +184,7 @@ func TestCompactEveryKindSameInputSameOutput(t *testing.T) {
 	}
 	rd := newBatchReader(l, memory.DefaultAllocator)
 	defer rd.release()
-	batches, err := rd.read(bytes.NewReader(outs[0]), int64(len(outs[0])), nil)
+	batches, err := readAll(rd, bytes.NewReader(outs[0]), int64(len(outs[0])), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +230,7 @@ func TestBatchReaderDamagedFileThenGoodFile(t *testing.T) {
 	for off := 4; off < len(valid)-8; off += 7 {
 		bad := bytes.Clone(valid)
 		bad[off] ^= 0xa5
-		if batches, err := rd.read(bytes.NewReader(bad), int64(len(bad)), nil); err != nil {
+		if batches, err := readAll(rd, bytes.NewReader(bad), int64(len(bad)), nil); err != nil {
 			failed++
 			if len(batches) != 0 {
 				t.Fatalf("damage at %d: error %v but %d batches", off, err, len(batches))
@@ -237,7 +240,7 @@ func TestBatchReaderDamagedFileThenGoodFile(t *testing.T) {
 				b.Release()
 			}
 		}
-		batches, err := rd.read(bytes.NewReader(valid), int64(len(valid)), nil)
+		batches, err := readAll(rd, bytes.NewReader(valid), int64(len(valid)), nil)
 		if err != nil {
 			t.Fatalf("after damage at %d: %v", off, err)
 		}
@@ -288,7 +291,7 @@ func TestCompactSplitsAtTargetFileSize(t *testing.T) {
 		if !bytes.HasSuffix([]byte(f), fmt.Appendf(nil, "-%d.parquet", i)) {
 			t.Fatalf("files %v are not c-<id>-0..2", files)
 		}
-		got, err = rd.readPath(filepath.Join(dir, "kinds", f), got)
+		got, err = readAllPath(rd, filepath.Join(dir, "kinds", f), got)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -299,4 +302,34 @@ func TestCompactSplitsAtTargetFileSize(t *testing.T) {
 	for _, b := range append(got, want...) {
 		b.Release()
 	}
+}
+
+// readAll reads the whole Parquet file in src with rd and appends its row
+// groups to batches, one batch each. On error, the batches it appended are
+// released and batches is returned as it was given.
+func readAll(rd *batchReader, src io.ReaderAt, size int64, batches []arrow.RecordBatch) ([]arrow.RecordBatch, error) {
+	n0 := len(batches)
+	err := rd.open(src, size)
+	for err == nil {
+		var rec arrow.RecordBatch
+		if rec, err = rd.next(math.MaxInt); err == nil {
+			batches = append(batches, rec)
+		}
+	}
+	if errors.Is(err, io.EOF) {
+		return batches, nil
+	}
+	for _, b := range batches[n0:] {
+		b.Release()
+	}
+	return batches[:n0], err
+}
+
+// readAllPath is readAll of the file at path.
+func readAllPath(rd *batchReader, path string, batches []arrow.RecordBatch) ([]arrow.RecordBatch, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return batches, err
+	}
+	return readAll(rd, bytes.NewReader(data), int64(len(data)), batches)
 }
