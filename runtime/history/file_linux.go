@@ -78,8 +78,9 @@ func readWhole(path string, buf []byte, max int64) ([]byte, error) {
 	return buf, preadFull(fd, path, buf, 0)
 }
 
-// statMtime returns the modification time of path.
-func statMtime(path string) (time.Time, error) {
+// statDir returns the modification time of the directory at path; a path
+// that is not a directory is syscall.ENOTDIR.
+func statDir(path string) (time.Time, error) {
 	var st syscall.Stat_t
 	for {
 		err := syscall.Stat(path, &st)
@@ -88,6 +89,9 @@ func statMtime(path string) (time.Time, error) {
 		}
 		if err != nil {
 			return time.Time{}, &os.PathError{Op: "stat", Path: path, Err: err}
+		}
+		if st.Mode&syscall.S_IFMT != syscall.S_IFDIR {
+			return time.Time{}, &os.PathError{Op: "stat", Path: path, Err: syscall.ENOTDIR}
 		}
 		return time.Unix(st.Mtim.Unix()), nil
 	}

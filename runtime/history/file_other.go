@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"syscall"
 	"time"
 )
 
@@ -43,11 +44,15 @@ func readWhole(path string, buf []byte, max int64) ([]byte, error) {
 	return buf, err
 }
 
-// statMtime returns the modification time of path.
-func statMtime(path string) (time.Time, error) {
+// statDir returns the modification time of the directory at path; a path
+// that is not a directory is syscall.ENOTDIR.
+func statDir(path string) (time.Time, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return time.Time{}, err
+	}
+	if !fi.IsDir() {
+		return time.Time{}, &os.PathError{Op: "stat", Path: path, Err: syscall.ENOTDIR}
 	}
 	return fi.ModTime(), nil
 }

@@ -217,9 +217,7 @@ func (a *Archive) Series(ctx context.Context, q Query) (*Result, error) {
 			noAgg = true
 			continue
 		}
-		res := sc.result()
-		res.Scan.Partitions = len(parts)
-		return res, nil
+		return sc.result(), nil
 	}
 }
 
@@ -252,6 +250,9 @@ func (a *Archive) run(ctx context.Context, parts []partition, sc *scan) (vanishe
 					errs[w] = err
 					d.done(a, nil)
 					continue
+				}
+				if !dirMtime.IsZero() {
+					accs[w].stats.Partitions++
 				}
 				built := r.built
 				for _, file := range files {
@@ -306,12 +307,41 @@ type partFiles struct {
 	files []fileKey
 }
 
-// hoursInRange lists the hour partitions that overlap [from, to), in
-// partition order; the workers list their files.
+// hoursInRange returns the hour partitions that may overlap [from, to),
+// in hour order: the hours of the range in the days the samples table
+// holds, named as the archiver (and compaction) name them,
+// date=YYYY-MM-DD/hour=HH. The day directories are not listed: the worker
+// that reads an hour stats its directory anyway, and an hour that does not
+// exist is skipped there.
 func (a *Archive) hoursInRange(from, to int64) ([]partition, error) {
-	return a.partitions("samples", func(hour int64) bool {
-		return hour+hourNS > from && hour < to
-	})
+	root := filepath.Join(a.dir, "samples")
+	days, err := a.dirs.list(root)
+	if err != nil {
+		return nil, err
+	}
+	var out []partition
+	for _, d := range days {
+		day, ok := strings.CutPrefix(d.name, "date=")
+		if !ok || !d.isDir {
+			continue
+		}
+		t, err := time.Parse(time.DateOnly, day)
+		if err != nil {
+			continue
+		}
+		start := t.UnixNano()
+		if start+dayNS <= from || start >= to {
+			continue
+		}
+		ddir := filepath.Join(root, d.name)
+		for h := range int64(24) {
+			if hour := start + h*hourNS; hour+hourNS > from && hour < to {
+				out = append(out, partition{dir: ddir + string(filepath.Separator) + fmt.Sprintf("hour=%02d", h), hour: hour})
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].hour < out[j].hour })
+	return out, nil
 }
 
 // partition is one date=/hour= directory.
@@ -577,6 +607,7 @@ func (sc *scan) merge(acc *accumulator) {
 	if sc.series == nil {
 		sc.series = make(map[string]*target)
 	}
+	sc.stats.Partitions += acc.stats.Partitions
 	sc.stats.Files += acc.stats.Files
 	sc.stats.FilesSkipped += acc.stats.FilesSkipped
 	sc.stats.RowGroups += acc.stats.RowGroups

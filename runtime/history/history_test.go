@@ -207,7 +207,7 @@ func TestCatalog(t *testing.T) {
 }
 
 func TestBadQueriesAndFiles(t *testing.T) {
-	dir, _ := fixture(t)
+	dir, all := fixture(t)
 	a := open(t, dir)
 	ctx := context.Background()
 	for _, q := range []history.Query{
@@ -229,17 +229,34 @@ func TestBadQueriesAndFiles(t *testing.T) {
 	if _, err := a.Series(ctx, history.Query{Source: "web", Metric: "duration", From: t0, To: t0.Add(time.Hour), Points: 10}); err != nil {
 		t.Fatalf("temp file was read: %v", err)
 	}
+	// Neither a file where an hour directory could be (the fixture's 20:00
+	// and 21:00 do not exist), nor a directory the archiver would not name
+	// so, is read or an error.
+	day := filepath.Join(dir, "samples", "date=2026-03-01")
+	if err := os.WriteFile(filepath.Join(day, "hour=21"), []byte("not a partition"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(day, "hour=7"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(day, "hour=7", "x.parquet"), []byte("garbage"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := a.Series(ctx, history.Query{Source: "web", Metric: "duration", Target: "a", From: t0.Add(-20 * time.Hour), To: t0.Add(time.Hour), Points: 1000})
+	if wantTs, _ := want(all, "web", "duration", "a", t0, t0.Add(time.Hour)); err != nil || len(res.Series) != 1 || res.Series[0].Count != int64(len(wantTs)) || res.Scan.Partitions != 1 {
+		t.Fatalf("over a file named like an hour: %v, %d series, scan %+v; want %d points from 1 partition", err, len(res.Series), res.Scan, len(wantTs))
+	}
 	bad := filepath.Join(pdir, "zz-bad.parquet")
 	if err := os.WriteFile(bad, []byte("PAR1 not really PAR1"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err := a.Series(ctx, history.Query{Source: "web", Metric: "duration", From: t0, To: t0.Add(time.Hour), Points: 10})
+	_, err = a.Series(ctx, history.Query{Source: "web", Metric: "duration", From: t0, To: t0.Add(time.Hour), Points: 10})
 	if err == nil || !strings.Contains(err.Error(), bad) {
 		t.Fatalf("damaged file: error %v, want one naming %s", err, bad)
 	}
 	// An archive with no samples yet answers with no series.
 	empty := open(t, t.TempDir())
-	res, err := empty.Series(ctx, history.Query{Source: "web", Metric: "duration", From: t0, To: t0.Add(time.Hour), Points: 10})
+	res, err = empty.Series(ctx, history.Query{Source: "web", Metric: "duration", From: t0, To: t0.Add(time.Hour), Points: 10})
 	if err != nil || len(res.Series) != 0 {
 		t.Fatalf("empty archive: %v, %+v", err, res)
 	}

@@ -194,6 +194,9 @@ func (c *indexCache) keep(k fileKey, run *seriesRun, p *points) {
 
 // makeRoom drops files until n more bytes fit; c.mu is held.
 func (c *indexCache) makeRoom(n int64) {
+	if c.bytes+n <= c.max {
+		return
+	}
 	for other, o := range c.files {
 		if c.bytes+n <= c.max {
 			return

@@ -295,6 +295,9 @@ func (d *chunkDecoder) decompress(codec compress.Codec, body []byte, size int32)
 	if codec.CompressionCodec() == format.Uncompressed {
 		return body, nil
 	}
+	if cap(d.page) < int(size) {
+		d.page = make([]byte, 0, size)
+	}
 	out, err := codec.Decode(d.page[:0], body)
 	if err != nil {
 		return nil, fmt.Errorf("decompress page: %w", err)

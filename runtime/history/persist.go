@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -255,8 +256,8 @@ const maxIndexBytes = 1 << 30
 // unchanged, else the directory is read. stored says whether the index
 // file already records this listing.
 func (a *Archive) partitionFiles(p partition, r *reader, d *dayShare, want smPair) (files []fileKey, dirMtime time.Time, stored bool, err error) {
-	dirMtime, err = statMtime(p.dir)
-	if errors.Is(err, fs.ErrNotExist) {
+	dirMtime, err = statDir(p.dir)
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
 		return nil, time.Time{}, true, nil
 	}
 	if err != nil {

@@ -181,10 +181,7 @@ func (r *reader) readLean(key fileKey, idx *seriesIndex, sc *scan, acc *accumula
 		if hi > key.size {
 			return false, fmt.Errorf("column chunks end at %d, past the file's %d bytes", hi, key.size)
 		}
-		if int64(cap(r.file)) < hi-lo {
-			r.file = make([]byte, max(hi-lo, wholeFile))
-		}
-		buf = r.file[:hi-lo]
+		buf = r.chunkBuf(hi - lo)
 		if err := readAt(key.path, buf, lo); err != nil {
 			return false, err
 		}
@@ -254,10 +251,7 @@ func (r *reader) aggregate(key fileKey, idx *seriesIndex) error {
 		if hi > key.size {
 			return fmt.Errorf("column chunks end at %d, past the file's %d bytes", hi, key.size)
 		}
-		if int64(cap(r.file)) < hi-lo {
-			r.file = make([]byte, max(hi-lo, wholeFile))
-		}
-		buf := r.file[:hi-lo]
+		buf := r.chunkBuf(hi - lo)
 		if _, err := f.ReadAt(buf, lo); err != nil {
 			return err
 		}
@@ -272,6 +266,14 @@ func (r *reader) aggregate(key fileKey, idx *seriesIndex) error {
 		}
 	}
 	return nil
+}
+
+// chunkBuf returns n bytes of the reader's chunk buffer.
+func (r *reader) chunkBuf(n int64) []byte {
+	if int64(cap(r.file)) < n {
+		r.file = make([]byte, max(n, wholeFile))
+	}
+	return r.file[:n]
 }
 
 // runPoints are the points of one run that readLean decoded.
