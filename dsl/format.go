@@ -231,9 +231,14 @@ func (p *printer) file(f *File) string {
 	var prev Decl  // previous declaration printed, nil at the start or after a comment
 	prevLine := 0  // source line where the previous element ended
 	prevText := "" // previous declaration as printed
+	// Comments that stood inside the previous declaration beyond its first
+	// trailing one: printed on their own lines, so they are laid out as the
+	// parse of the output will see them, as comments before what follows.
+	var carried []*Comment
 	for i, d := range f.Decls {
 		start := d.(posNode).start()
-		leading := p.takeBefore(start.Offset)
+		leading := append(carried, p.takeBefore(start.Offset)...)
+		carried = nil
 		text := p.decl(d)
 		for _, c := range leading {
 			if prevLine > 0 && (c.Pos.Line > prevLine+1 || prev != nil && !groupable(prev, prevText, d, text)) {
@@ -259,16 +264,13 @@ func (p *printer) file(f *File) string {
 		if len(trail) > 0 {
 			b.WriteString(" ")
 			b.WriteString(trail[0].Text)
-			for _, c := range trail[1:] {
-				b.WriteString("\n")
-				b.WriteString(c.Text)
-			}
-			prevLine = max(prevLine, trail[len(trail)-1].EndPos.Line)
+			prevLine = max(prevLine, trail[0].EndPos.Line)
+			carried = trail[1:]
 		}
 		b.WriteByte('\n')
 		prev, prevText = d, text
 	}
-	for _, c := range p.takeBefore(f.EndPos.Offset + 1) {
+	for _, c := range append(carried, p.takeBefore(f.EndPos.Offset+1)...) {
 		if prevLine > 0 && (c.Pos.Line > prevLine+1 || prev != nil) {
 			b.WriteByte('\n')
 		}
