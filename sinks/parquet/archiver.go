@@ -1,6 +1,7 @@
 package parquet
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -40,6 +43,11 @@ type Options struct {
 	// StopTimeout bounds the last flush when Run's context ends
 	// (default 30 s).
 	StopTimeout time.Duration
+	// Writers is how many ranges are encoded at once (default 2). Run
+	// keeps fetching while they encode, at most one FlushRows ahead of the
+	// ranges being written; ranges are committed in the order they were
+	// cut.
+	Writers int
 
 	// fault, when set by tests, is called at each step of a write with the
 	// step's name; a test simulates a crash there (runtime.Goexit).
@@ -71,17 +79,29 @@ type Stats struct {
 }
 
 // Archiver writes one table of the archive from a bus consumer.
+//
+// Run fetches and cuts ranges; Writers goroutines encode each range into
+// temp files (sorting, Parquet encoding, fsync: the costly part) without
+// the table lock; Run then takes the lock only to record the range's
+// intent, rename its files into place and commit it, range after range in
+// the order they were cut.
 type Archiver struct {
 	opts  Options
 	l     *layout
-	enc   *encoder
 	root  string // Dir/<table>
 	log   *slog.Logger
 	parts map[int32]*pending
 	// replay holds, per partition, the range a previous run was writing
 	// when it stopped; the same range is rewritten under the same names.
 	replay map[int32]rangeIntent
-	rows   int
+	rows   int // pending in parts
+
+	// queue holds the ranges cut and not committed yet, oldest first;
+	// inflight counts their rows. Both are Run's.
+	queue    []*writeJob
+	inflight int
+	jobs     chan *writeJob
+	writers  sync.WaitGroup
 
 	mu     sync.Mutex
 	stats  Stats
@@ -130,6 +150,7 @@ func NewArchiver(opts Options) (*Archiver, error) {
 	setDefault(&opts.RetryMax, 30*time.Second)
 	setDefault(&opts.CompactEvery, time.Minute)
 	setDefault(&opts.StopTimeout, 30*time.Second)
+	setDefault(&opts.Writers, 2)
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -139,7 +160,6 @@ func NewArchiver(opts Options) (*Archiver, error) {
 	a := &Archiver{
 		opts:   opts,
 		l:      l,
-		enc:    newEncoder(l, opts.writerConfig()),
 		root:   filepath.Join(opts.Dir, l.Name),
 		log:    opts.Logger.With("table", l.Name),
 		parts:  map[int32]*pending{},
@@ -189,7 +209,12 @@ func (a *Archiver) Stats() Stats {
 // (naming the path) and retried with backoff; the rows stay uncommitted in
 // the bus meanwhile, and archiving resumes when the archive is usable again.
 func (a *Archiver) Run(ctx context.Context) error {
-	defer a.releaseAll()
+	a.jobs = make(chan *writeJob, jobQueue)
+	for range a.opts.Writers {
+		w := &rangeWriter{enc: newEncoder(a.l, a.opts.writerConfig()), buf: bufio.NewWriterSize(nil, 1<<20)}
+		a.writers.Go(func() { a.runWriter(w) })
+	}
+	defer a.shutdown()
 	for delay := a.opts.RetryMin; ; delay = min(2*delay, a.opts.RetryMax) {
 		err := a.start()
 		if err == nil {
@@ -214,28 +239,37 @@ func (a *Archiver) Run(ctx context.Context) error {
 		defer func() { cancel(); wg.Wait() }()
 	}
 	for {
+		// Commit what the writers finished; fetch no further than one
+		// FlushRows ahead of the ranges being written.
+		if err := a.settle(ctx, a.inflight > a.opts.FlushRows); err != nil {
+			return a.stop(ctx)
+		}
+		if a.inflight > a.opts.FlushRows {
+			continue
+		}
 		fetchCtx, cancel := a.fetchContext(ctx)
 		m, err := a.opts.Consumer.Fetch(fetchCtx)
+		woken := fetchCtx.Err() != nil // rows due, or the oldest range encoded
 		cancel()
 		switch {
 		case ctx.Err() != nil:
 			return a.stop(ctx)
-		case errors.Is(err, context.DeadlineExceeded):
-			if err := a.flushDue(ctx); err != nil {
-				return a.stop(ctx)
-			}
+		case err != nil && woken:
+			a.flushDue()
 			continue
 		case err != nil:
 			_ = a.stop(ctx)
 			return fmt.Errorf("archiver %s: fetch: %w", a.l.Name, err)
 		}
-		if err := a.add(ctx, m); err != nil {
-			return a.stop(ctx)
-		}
+		a.add(m)
 	}
 }
 
-// fetchContext bounds a Fetch by the time the oldest pending row is due.
+// jobQueue bounds the ranges handed to the writers and not taken yet.
+const jobQueue = 64
+
+// fetchContext bounds a Fetch by the time the oldest pending row is due,
+// and ends it when the oldest range in the writers' hands is encoded.
 func (a *Archiver) fetchContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	var deadline time.Time
 	for _, part := range a.flushable() { // a replayed range waits for its end
@@ -243,18 +277,32 @@ func (a *Archiver) fetchContext(ctx context.Context) (context.Context, context.C
 			deadline = due
 		}
 	}
-	if deadline.IsZero() {
-		return ctx, func() {}
+	fctx, cancel := ctx, context.CancelFunc(func() {})
+	if !deadline.IsZero() {
+		fctx, cancel = context.WithTimeout(ctx, deadline.Sub(a.opts.Now()))
 	}
-	return context.WithTimeout(ctx, deadline.Sub(a.opts.Now()))
+	if len(a.queue) == 0 {
+		return fctx, cancel
+	}
+	wctx, wcancel := context.WithCancel(fctx)
+	stopWatch := context.AfterFunc(a.queue[0].encoded, wcancel)
+	return wctx, func() {
+		stopWatch()
+		wcancel()
+		cancel()
+	}
 }
 
+// oldestPending is when the oldest row not archived yet was fetched.
 func (a *Archiver) oldestPending() time.Time {
 	var t time.Time
 	for _, p := range a.parts {
 		if t.IsZero() || p.since.Before(t) {
 			t = p.since
 		}
+	}
+	if len(a.queue) > 0 && (t.IsZero() || a.queue[0].p.since.Before(t)) {
+		t = a.queue[0].p.since
 	}
 	return t
 }
@@ -305,16 +353,13 @@ func loadIntents(root string) ([]rangeIntent, error) {
 	return out, nil
 }
 
-// add buffers m and writes out what is due.
-func (a *Archiver) add(ctx context.Context, m bus.Message) error {
+// add buffers m and cuts the ranges that are due.
+func (a *Archiver) add(m bus.Message) {
 	part := m.Partition
 	if p := a.parts[part]; p != nil {
 		if it, ok := a.replay[part]; ok && m.Offset > it.Last {
 			// A gap after the replayed range: close the range first.
-			if err := a.flush(ctx, []int32{part}); err != nil {
-				m.Record.Release()
-				return err
-			}
+			a.submit([]int32{part})
 		}
 	}
 	if it, ok := a.replay[part]; ok && a.parts[part] == nil && m.Offset != it.First {
@@ -359,14 +404,15 @@ func (a *Archiver) add(ctx context.Context, m bus.Message) error {
 
 	if it, ok := a.replay[part]; ok {
 		if m.Offset >= it.Last {
-			return a.flush(ctx, []int32{part})
+			a.submit([]int32{part})
 		}
-		return nil
+		return
 	}
 	if a.rows >= a.opts.FlushRows {
-		return a.flush(ctx, a.flushable())
+		a.submit(a.flushable())
+		return
 	}
-	return a.flushDue(ctx)
+	a.flushDue()
 }
 
 // removeRange removes the files of an uncommitted range, in every hour.
@@ -416,8 +462,9 @@ func (a *Archiver) flushable() []int32 {
 	return parts
 }
 
-// flushDue writes the partitions whose oldest row waited FlushInterval.
-func (a *Archiver) flushDue(ctx context.Context) error {
+// flushDue cuts the ranges of the partitions whose oldest row waited
+// FlushInterval.
+func (a *Archiver) flushDue() {
 	now := a.opts.Now()
 	var due []int32
 	for _, part := range a.flushable() {
@@ -425,21 +472,169 @@ func (a *Archiver) flushDue(ctx context.Context) error {
 			due = append(due, part)
 		}
 	}
-	if len(due) == 0 {
-		return nil
+	if len(due) > 0 {
+		a.submit(due)
 	}
-	return a.flush(ctx, due)
 }
 
-// flush writes and commits parts, retrying with backoff until it succeeds
-// or ctx ends (then it returns ctx's error and keeps the rows pending).
-func (a *Archiver) flush(ctx context.Context, parts []int32) error {
-	delay := a.opts.RetryMin
-	for {
-		err := a.flushOnce(ctx, parts)
-		if err == nil {
+// writeJob is one range on its way to the archive: a writer encodes it
+// into temp files, then Run makes it durable and commits it.
+type writeJob struct {
+	part int32
+	p    *pending
+	// Set by the writer before it ends encoded.
+	temps []tempFile
+	bytes int64
+	err   error
+	// encoded ends when the writer is done with the range.
+	encoded context.Context
+	done    context.CancelFunc
+}
+
+// tempFile is a range's file of one hour, written and fsynced under a
+// temp name and held open (and flocked) until it is renamed into place, so
+// that recovery never takes it for a crash's leftover.
+type tempFile struct {
+	f    *os.File
+	dir  string
+	path string
+}
+
+// rangeWriter is one writer goroutine's encoder and output buffer.
+type rangeWriter struct {
+	enc *encoder
+	buf *bufio.Writer
+}
+
+// submit cuts the pending ranges of parts and hands them to the writers.
+func (a *Archiver) submit(parts []int32) {
+	for _, part := range parts {
+		p := a.parts[part]
+		if p == nil {
+			continue
+		}
+		delete(a.parts, part)
+		delete(a.replay, part) // a replayed range is cut exactly at its end
+		a.rows -= p.rows
+		a.inflight += p.rows
+		job := &writeJob{part: part, p: p}
+		a.queue = append(a.queue, job)
+		a.dispatch(job)
+	}
+	a.notePending()
+}
+
+func (a *Archiver) dispatch(job *writeJob) {
+	job.temps, job.bytes, job.err = nil, 0, nil
+	job.encoded, job.done = context.WithCancel(context.Background())
+	a.jobs <- job
+}
+
+func (a *Archiver) runWriter(w *rangeWriter) {
+	for job := range a.jobs {
+		job.err = a.encodeRange(w, job)
+		job.done()
+	}
+}
+
+// encodeRange writes the files of job's range, one per hour, as fsynced
+// temp files.
+func (a *Archiver) encodeRange(w *rangeWriter, job *writeJob) error {
+	name := rangeFileName(job.part, job.p.first, job.p.last)
+	for _, g := range w.enc.plan(job.p.batches) {
+		dir := filepath.Join(a.root, partitionDir(g.hour))
+		if err := mkdirDurable(dir); err != nil {
+			return err
+		}
+		t, n, err := writeTemp(dir, name, w.buf, func(out io.Writer) error {
+			return w.enc.writeFile(out, job.p.batches, g.refs)
+		})
+		if err != nil {
+			return err
+		}
+		job.temps = append(job.temps, t)
+		job.bytes += n
+	}
+	return nil
+}
+
+// tempSeq numbers the temp files of this process: names never collide
+// with another writer's, even one writing the same range.
+var tempSeq atomic.Uint64
+
+// writeTemp writes dir/name's content to a new temp file through buf,
+// fsyncs it and returns it open and flocked, with its size.
+func writeTemp(dir, name string, buf *bufio.Writer, write func(io.Writer) error) (tempFile, int64, error) {
+	t := tempFile{dir: dir, path: filepath.Join(dir, fmt.Sprintf(".%s.%d-%d%s", name, os.Getpid(), tempSeq.Add(1), tempSuffix))}
+	f, err := os.OpenFile(t.path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return tempFile{}, 0, fmt.Errorf("create %s: %w", t.path, err)
+	}
+	t.f = f
+	cw := &countingWriter{w: f}
+	buf.Reset(cw)
+	err = flock(f, syscall.LOCK_EX|syscall.LOCK_NB)
+	if err == nil {
+		err = write(buf)
+	}
+	if err == nil {
+		err = buf.Flush()
+	}
+	buf.Reset(nil)
+	if err == nil {
+		err = f.Sync()
+	}
+	if err != nil {
+		t.discard()
+		return tempFile{}, 0, fmt.Errorf("write %s: %w", filepath.Join(dir, name), err)
+	}
+	return t, cw.n, nil
+}
+
+// discard closes and removes a temp file not renamed into place.
+func (t tempFile) discard() {
+	_ = t.f.Close()
+	_ = os.Remove(t.path)
+}
+
+// settle commits the ranges at the head of the queue that are encoded,
+// waiting for the first one when wait is set. It returns an error only
+// when ctx ends.
+func (a *Archiver) settle(ctx context.Context, wait bool) error {
+	for len(a.queue) > 0 {
+		job := a.queue[0]
+		if wait {
+			select {
+			case <-job.encoded.Done():
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			wait = false
+		} else if job.encoded.Err() == nil {
 			return nil
 		}
+		if err := a.finish(ctx, job); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// finish commits the encoded job at the head of the queue, encoding it
+// again with backoff after a failure until it succeeds or ctx ends (then
+// it returns ctx's error and the rows stay pending).
+func (a *Archiver) finish(ctx context.Context, job *writeJob) error {
+	delay := a.opts.RetryMin
+	for {
+		if job.err == nil {
+			job.err = a.commitRange(ctx, job)
+		}
+		err := job.err
+		if err == nil {
+			a.complete(job)
+			return nil
+		}
+		a.discardTemps(job) // job.err set: the range is encoded anew
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -451,80 +646,84 @@ func (a *Archiver) flush(ctx context.Context, parts []int32) error {
 		case <-time.After(delay):
 		}
 		delay = min(2*delay, a.opts.RetryMax)
+		a.dispatch(job)
+		select {
+		case <-job.encoded.Done():
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 }
 
-func (a *Archiver) flushOnce(ctx context.Context, parts []int32) error {
-	for _, part := range parts {
-		p := a.parts[part]
-		if p == nil {
-			continue
-		}
-		if err := a.writeRange(ctx, part, p); err != nil {
-			return err
-		}
-		a.rows -= p.rows
-		for _, b := range p.batches {
-			b.Release()
-		}
-		delete(a.parts, part)
-		delete(a.replay, part)
-	}
-	a.notePending()
-	return nil
-}
-
-// writeRange makes the range of p durable and commits it: intent → files
-// (temp, fsync, rename, fsync dir) → commit → intent removed.
-func (a *Archiver) writeRange(ctx context.Context, part int32, p *pending) error {
+// commitRange makes job's encoded range durable and commits it, under the
+// table lock: intent → files renamed into place, dirs fsynced → commit →
+// intent removed.
+func (a *Archiver) commitRange(ctx context.Context, job *writeJob) error {
 	lock, err := lockDir(a.root)
 	if err != nil {
 		return err
 	}
 	defer lock.unlock()
 
-	it := rangeIntent{Partition: part, First: p.first, Last: p.last}
-	_, err = writeAtomic(a.root, intentName(part), func(w io.Writer) error {
+	p := job.p
+	it := rangeIntent{Partition: job.part, First: p.first, Last: p.last}
+	_, err = writeAtomic(a.root, intentName(job.part), func(w io.Writer) error {
 		return json.NewEncoder(w).Encode(it)
 	})
 	if err != nil {
 		return err
 	}
 	a.step("intent")
-	var files, bytes int64
-	name := rangeFileName(part, p.first, p.last)
-	for _, g := range a.enc.plan(p.batches) {
-		dir := filepath.Join(a.root, partitionDir(g.hour))
-		if err := mkdirDurable(dir); err != nil {
+	name := rangeFileName(job.part, p.first, p.last)
+	for _, t := range job.temps {
+		if err := os.Rename(t.path, filepath.Join(t.dir, name)); err != nil {
+			return fmt.Errorf("write %s: %w", filepath.Join(t.dir, name), err)
+		}
+	}
+	for _, t := range job.temps {
+		if err := syncDir(t.dir); err != nil {
 			return err
 		}
-		n, err := writeAtomic(dir, name, func(w io.Writer) error {
-			return a.enc.writeFile(w, p.batches, g.refs)
-		})
-		if err != nil {
-			return err
-		}
-		files++
-		bytes += n
+	}
+	for _, t := range job.temps {
+		_ = t.f.Close() // renamed: releases its flock
 	}
 	a.step("renamed")
 	if err := a.opts.Consumer.Commit(ctx, p.lastMsg); err != nil {
-		return fmt.Errorf("commit partition %d offset %d: %w", part, p.last, err)
+		return fmt.Errorf("commit partition %d offset %d: %w", job.part, p.last, err)
 	}
 	a.step("committed")
-	if err := removeDurable(a.root, intentName(part)); err != nil {
+	if err := removeDurable(a.root, intentName(job.part)); err != nil {
 		// The range is archived and committed; a stale intent is discarded
 		// on the next start.
 		a.log.Warn("remove intent", "err", err)
 	}
 	a.mu.Lock()
 	a.stats.RowsWritten += int64(p.rows)
-	a.stats.FilesWritten += files
-	a.stats.BytesWritten += bytes
+	a.stats.FilesWritten += int64(len(job.temps))
+	a.stats.BytesWritten += job.bytes
 	a.stats.Flushes++
 	a.stats.LastFlushAt = a.opts.Now()
 	a.mu.Unlock()
 	return nil
+}
+
+// discardTemps closes job's temp files and removes those still there.
+func (a *Archiver) discardTemps(job *writeJob) {
+	for _, t := range job.temps {
+		t.discard()
+	}
+}
+
+// complete drops the committed job at the head of the queue.
+func (a *Archiver) complete(job *writeJob) {
+	for _, b := range job.p.batches {
+		b.Release()
+	}
+	a.queue[0] = nil
+	a.queue = a.queue[1:]
+	a.inflight -= job.p.rows
+	a.notePending()
 }
 
 func (a *Archiver) step(name string) {
@@ -550,17 +749,15 @@ func (a *Archiver) noteError(err error) {
 func (a *Archiver) notePending() {
 	oldest := a.oldestPending()
 	a.mu.Lock()
-	a.stats.PendingRows = int64(a.rows)
+	a.stats.PendingRows = int64(a.rows + a.inflight)
 	a.oldest = oldest
 	a.mu.Unlock()
 }
 
 // stop makes one attempt, bounded by StopTimeout, to write out what is
-// pending; whatever fails stays uncommitted in the bus for the next run.
+// pending and in the writers' hands, in order; from the first range that
+// fails on, the rows stay uncommitted in the bus for the next run.
 func (a *Archiver) stop(ctx context.Context) error {
-	if len(a.parts) == 0 {
-		return nil
-	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.opts.StopTimeout)
 	defer cancel()
 	parts := make([]int32, 0, len(a.parts))
@@ -571,14 +768,45 @@ func (a *Archiver) stop(ctx context.Context) error {
 		parts = append(parts, part)
 	}
 	slices.Sort(parts)
-	if err := a.flushOnce(sctx, parts); err != nil {
-		a.noteError(err)
-		a.log.Error("archive write at stop failed; the rows stay in the bus for the next run", "err", err)
+	a.submit(parts)
+	for len(a.queue) > 0 {
+		job := a.queue[0]
+		<-job.encoded.Done() // a writer is never stopped inside a range
+		if job.err != nil && sctx.Err() == nil {
+			a.discardTemps(job)
+			a.dispatch(job) // the one attempt at stop
+			<-job.encoded.Done()
+		}
+		err := job.err
+		if err == nil {
+			err = sctx.Err()
+		}
+		if err == nil {
+			err = a.commitRange(sctx, job)
+		}
+		if err != nil {
+			a.noteError(err)
+			a.log.Error("archive write at stop failed; the rows stay in the bus for the next run", "err", err)
+			return nil
+		}
+		a.complete(job)
 	}
 	return nil
 }
 
-func (a *Archiver) releaseAll() {
+// shutdown waits for the writers and releases what is left: ranges not
+// committed (their temp files removed) and pending rows.
+func (a *Archiver) shutdown() {
+	for _, job := range a.queue {
+		<-job.encoded.Done()
+		a.discardTemps(job)
+		for _, b := range job.p.batches {
+			b.Release()
+		}
+	}
+	a.queue, a.inflight = nil, 0
+	close(a.jobs)
+	a.writers.Wait()
 	for part, p := range a.parts {
 		for _, b := range p.batches {
 			b.Release()

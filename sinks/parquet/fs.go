@@ -124,8 +124,8 @@ func cleanTemps(root string) error {
 			return err
 		}
 		name := d.Name()
-		if !d.IsDir() && strings.HasPrefix(name, ".") && strings.HasSuffix(name, tempSuffix) {
-			if err := os.Remove(path); err != nil {
+		if !d.IsDir() && strings.HasPrefix(name, ".") && strings.HasSuffix(name, tempSuffix) && !inUse(path) {
+			if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return err
 			}
 		}
@@ -135,6 +135,28 @@ func cleanTemps(root string) error {
 		return fmt.Errorf("clean temp files under %s: %w", root, err)
 	}
 	return nil
+}
+
+// inUse reports whether a writer holds path flocked: the archiver encodes
+// a range's temp files outside the table lock and keeps each one open and
+// flocked until it is renamed into place (a crash releases the lock).
+func inUse(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	return errors.Is(flock(f, syscall.LOCK_EX|syscall.LOCK_NB), syscall.EWOULDBLOCK)
+}
+
+// flock applies how (syscall.LOCK_*) to f, retrying on EINTR.
+func flock(f *os.File, how int) error {
+	for {
+		err := syscall.Flock(int(f.Fd()), how)
+		if !errors.Is(err, syscall.EINTR) {
+			return err
+		}
+	}
 }
 
 // dirLock is an exclusive advisory lock (flock) on a table directory: the
