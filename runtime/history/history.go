@@ -336,13 +336,21 @@ func (a *Archive) hoursInRange(from, to int64) ([]partition, error) {
 		ddir := filepath.Join(root, d.name)
 		for h := range int64(24) {
 			if hour := start + h*hourNS; hour+hourNS > from && hour < to {
-				out = append(out, partition{dir: ddir + string(filepath.Separator) + fmt.Sprintf("hour=%02d", h), hour: hour})
+				out = append(out, partition{dir: ddir + string(filepath.Separator) + hourDirs[h], hour: hour})
 			}
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].hour < out[j].hour })
 	return out, nil
 }
+
+// hourDirs are the names of the hour directories of a day.
+var hourDirs = func() (names [24]string) {
+	for h := range names {
+		names[h] = fmt.Sprintf("hour=%02d", h)
+	}
+	return names
+}()
 
 // partition is one date=/hour= directory.
 type partition struct {

@@ -289,11 +289,28 @@ func (r *reader) buildIndex(pf *pq.File, cols columns, size int64) (*seriesIndex
 func (idx *seriesIndex) find(group int, source, metric, target string) []*seriesRun {
 	runs := idx.groups[group].runs
 	if !idx.sorted || idx.pairs != nil {
+		// The matching runs are contiguous in a partial index of a sorted
+		// file (its runs are added a pair at a time, in row order): they
+		// are returned as a slice of runs, a copy only when they are not.
+		first, n := -1, 0
 		var out []*seriesRun
-		for _, r := range runs {
-			if r.Source == source && r.Metric == metric && (target == "" || r.Target == target) {
+		for i, r := range runs {
+			if r.Source != source || r.Metric != metric || (target != "" && r.Target != target) {
+				continue
+			}
+			switch {
+			case first < 0:
+				first = i
+			case out == nil && i != first+n:
+				out = slices.Clone(runs[first : first+n])
+			}
+			n++
+			if out != nil {
 				out = append(out, r)
 			}
+		}
+		if out == nil && first >= 0 {
+			return runs[first : first+n : first+n]
 		}
 		return out
 	}

@@ -324,11 +324,10 @@ func (p *dayPart) file(name string) *fileRecord {
 // lookupStored returns the index of a file restricted to want, from its
 // stored index b.
 func (r *reader) lookupStored(b []byte, want smPair) (*seriesIndex, error) {
-	s, err := openStoredIndex(b)
-	if err != nil {
+	if err := openStoredIndex(&r.stored, b); err != nil {
 		return nil, err
 	}
-	return s.lookup(want.source, want.metric, r.intern)
+	return r.stored.lookup(want.source, want.metric, r.intern)
 }
 
 // allCovered reports whether every file of a listing has in the cache an

@@ -58,8 +58,8 @@ func FuzzIndexFile(f *testing.F) {
 // it decodes, checks that the index encoded again looks up the same runs.
 func checkStoredIndex(t *testing.T, b []byte) {
 	t.Helper()
-	s, err := openStoredIndex(b)
-	if err != nil {
+	s := new(storedIndex)
+	if err := openStoredIndex(s, b); err != nil {
 		return
 	}
 	full := &seriesIndex{sorted: s.sorted, groups: append([]indexGroup(nil), s.groups...)}
@@ -79,11 +79,15 @@ func checkStoredIndex(t *testing.T, b []byte) {
 	if s.err != nil {
 		return
 	}
-	again, err := openStoredIndex(encodeFileIndex(nil, full))
-	if err != nil {
-		t.Fatalf("re-encoded file index does not open: %v", err)
-	}
+	enc := encodeFileIndex(nil, full)
 	for _, p := range pairs {
+		var again storedIndex
+		if err := openStoredIndex(&again, enc); err != nil {
+			t.Fatalf("re-encoded file index does not open: %v", err)
+		}
+		if err := openStoredIndex(s, b); err != nil {
+			t.Fatalf("file index opened once, not twice: %v", err)
+		}
 		want, err1 := s.lookup(p.source, p.metric, map[string]string{})
 		got, err2 := again.lookup(p.source, p.metric, map[string]string{})
 		if (err1 == nil) != (err2 == nil) {

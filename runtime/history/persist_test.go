@@ -10,10 +10,12 @@ import (
 	"math/bits"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	pq "github.com/parquet-go/parquet-go"
 
 	"github.com/reconmon/recon/runtime/history"
 	"github.com/reconmon/recon/runtime/history/historytest"
@@ -296,4 +298,90 @@ func bucketOf(ts, from, to int64, points int) int64 {
 	hi, lo := bits.Mul64(uint64(ts-from), uint64(points))
 	b, _ := bits.Div64(hi, lo, uint64(to-from))
 	return int64(b)
+}
+
+// looseRow is a row of a file not written by the archiver.
+type looseRow struct {
+	Ts     int64    `parquet:"ts"`
+	Source string   `parquet:"source"`
+	Metric string   `parquet:"metric"`
+	Target string   `parquet:"target"`
+	Value  *float64 `parquet:"value,optional"`
+}
+
+// TestStoredIndexUnsortedFile: a file whose rows are not in key order (in
+// time order, its series interleaved: a run per row) is answered from its
+// stored index as from the file, for one target, for every target, and
+// after another series of the same file was looked up.
+func TestStoredIndexUnsortedFile(t *testing.T) {
+	dir := t.TempDir()
+	hour := t0
+	pdir := partitionDir(dir, hour)
+	if err := os.MkdirAll(pdir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var rows []looseRow
+	var all []historytest.Point
+	for i := range 600 {
+		ts := hour.Add(time.Duration(i) * 5 * time.Second).UnixNano()
+		for _, p := range []historytest.Point{
+			{Source: "web", Metric: "duration", Target: []string{"a", "b"}[i%2], Ts: ts, Value: float64(i % 37)},
+			{Source: "db", Metric: "duration", Target: "a", Ts: ts + 1, Value: -float64(i)},
+		} {
+			v := p.Value
+			rows = append(rows, looseRow{Ts: p.Ts, Source: p.Source, Metric: p.Metric, Target: p.Target, Value: &v})
+			all = append(all, p)
+		}
+	}
+	f, err := os.Create(filepath.Join(pdir, "loose.parquet"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := pq.NewGenericWriter[looseRow](f)
+	if _, err := w.Write(rows); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(pdir, old, old); err != nil {
+		t.Fatal(err)
+	}
+	queries := []history.Query{
+		{Source: "db", Metric: "duration", Target: "a", From: hour, To: hour.Add(time.Hour), Points: 1000},
+		{Source: "web", Metric: "duration", Target: "a", From: hour, To: hour.Add(time.Hour), Points: 1000},
+		{Source: "web", Metric: "duration", Target: "b", From: hour.Add(10 * time.Minute), To: hour.Add(20 * time.Minute), Points: 1000},
+		{Source: "web", Metric: "duration", From: hour, To: hour.Add(time.Hour), Points: 1000},
+		{Source: "web", Metric: "duration", From: hour, To: hour.Add(time.Hour), Points: 7},
+	}
+	for round, a := range []*history.Archive{open(t, dir), open(t, dir)} {
+		for i, q := range queries {
+			res, err := a.Series(context.Background(), q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range res.Series {
+				ts, vs := want(all, q.Source, q.Metric, s.Target, q.From, q.To)
+				if len(ts) > q.Points {
+					checkBuckets(t, fmt.Sprintf("round %d", round), i, q, s, ts, vs)
+					continue
+				}
+				if !s.Raw || !slices.Equal(s.T, ts) || !slices.Equal(s.V, vs) {
+					t.Fatalf("round %d query %d target %s: raw=%v %d points, want %d", round, i, s.Target, s.Raw, len(s.T), len(ts))
+				}
+			}
+			if wantSeries := map[bool]int{true: 1, false: 2}[q.Target != ""]; len(res.Series) != wantSeries {
+				t.Fatalf("round %d query %d: %d series, want %d", round, i, len(res.Series), wantSeries)
+			}
+		}
+		if round == 0 {
+			if _, err := os.Stat(indexPath(dir, hour)); err != nil {
+				t.Fatalf("no index stored: %v", err)
+			}
+		}
+	}
 }

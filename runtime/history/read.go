@@ -35,6 +35,7 @@ type reader struct {
 	// intern holds the target names read from stored indexes, which
 	// repeat from file to file.
 	intern map[string]string
+	stored storedIndex // the stored index being looked up
 }
 
 func newReader(cache *indexCache) *reader {

@@ -142,7 +142,7 @@ func appendChunk(b []byte, c chunkRef) []byte {
 // the rest kept as slices of the stored bytes.
 type storedIndex struct {
 	sorted bool
-	groups []indexGroup // without runs
+	groups []indexGroup // without runs; a lookup's result owns them
 	ends   []byte       // string end offsets
 	strs   []byte
 	dir    []byte
@@ -150,14 +150,14 @@ type storedIndex struct {
 	err    error
 }
 
-// openStoredIndex parses the fixed parts of a file index; b must stay
-// unchanged while the result is used. Damage is an error, never a panic.
-func openStoredIndex(b []byte) (*storedIndex, error) {
+// openStoredIndex parses the fixed parts of a file index into s; b must
+// stay unchanged while s is used. Damage is an error, never a panic.
+func openStoredIndex(s *storedIndex, b []byte) error {
 	d := &indexDecoder{b: b}
 	if len(b) == 0 || b[0] > 1 {
-		return nil, errors.New("file index damaged: bad flags")
+		return errors.New("file index damaged: bad flags")
 	}
-	s := &storedIndex{sorted: b[0] == 1}
+	*s = storedIndex{sorted: b[0] == 1}
 	d.b = d.b[1:]
 	s.groups = make([]indexGroup, d.count(8))
 	for g := range s.groups {
@@ -173,10 +173,7 @@ func openStoredIndex(b []byte) (*storedIndex, error) {
 	}
 	s.dir = d.bytes(dirEntryBytes * d.count(dirEntryBytes))
 	s.runs = d.b
-	if d.err != nil {
-		return nil, d.err
-	}
-	return s, nil
+	return d.err
 }
 
 func (s *storedIndex) fail(what string) {
@@ -216,9 +213,11 @@ func (s *storedIndex) entry(i int) (source, metric []byte, off uint32) {
 
 // lookup returns the index of the file restricted to source/metric: its
 // row groups and only their runs (none when the file holds no such
-// series). Target names are interned in intern.
+// series). Target names are interned in intern. The index takes s's row
+// groups: one lookup per opened index.
 func (s *storedIndex) lookup(source, metric string, intern map[string]string) (*seriesIndex, error) {
-	idx := &seriesIndex{sorted: s.sorted, groups: slices.Clone(s.groups), pairs: []smPair{{source, metric}}}
+	idx := &seriesIndex{sorted: s.sorted, groups: s.groups, pairs: []smPair{{source, metric}}}
+	s.groups = nil
 	lo, hi := 0, s.entries()
 	for lo < hi && s.err == nil {
 		m := int(uint(lo+hi) >> 1)
@@ -260,12 +259,32 @@ func (s *storedIndex) addRuns(idx *seriesIndex, off uint32, source, metric strin
 	}
 	d := &indexDecoder{b: s.runs[off:]}
 	slab := make([]seriesRun, d.count(5))
+	// The runs are stored in row group order: each group's runs are a
+	// slice of ptrs.
+	ptrs := make([]*seriesRun, 0, len(slab))
+	first, last := 0, -1
+	// flush gives group last its runs, ptrs[first:].
+	flush := func() {
+		if last < 0 {
+			return
+		}
+		g := &idx.groups[last]
+		if g.runs == nil {
+			g.runs = ptrs[first:len(ptrs):len(ptrs)]
+		} else {
+			g.runs = append(g.runs, ptrs[first:]...)
+		}
+	}
 	for k := range slab {
 		r := &slab[k]
 		g := d.uvarint()
-		if g >= uint64(len(idx.groups)) {
-			d.fail("row group number out of range")
+		if g >= uint64(len(idx.groups)) || int(g) < last {
+			d.fail("row group number out of range or order")
 			break
+		}
+		if int(g) != last {
+			flush()
+			first, last = len(ptrs), int(g)
 		}
 		ig := &idx.groups[g]
 		target := s.str(uint32(min(d.uvarint(), math.MaxUint32)))
@@ -292,9 +311,10 @@ func (s *storedIndex) addRuns(idx *seriesIndex, off uint32, source, metric strin
 		if d.err != nil || s.err != nil {
 			break
 		}
-		ig.runs = append(ig.runs, r)
+		ptrs = append(ptrs, r)
 		idx.runs++
 	}
+	flush()
 	if d.err != nil {
 		s.fail(d.err.Error())
 	}
