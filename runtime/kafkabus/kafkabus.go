@@ -266,14 +266,35 @@ func (t *Topic) PublishBatches(ctx context.Context, origin string, batches []bus
 		rows += b.Record.NumRows()
 	}
 	if err := t.writer.WriteMessages(ctx, msgs...); err != nil {
+		// Values of a failed round may still sit in the writer's queue:
+		// they are not recycled.
 		return fmt.Errorf("kafka %s: publish %d rows: %w", t.opts.Topic, rows, err)
 	}
 	for _, m := range msgs {
 		t.stats.Bytes.Add(uint64(len(m.Value)))
+		putValue(m.Value) // acknowledged: the writer is done with it
 	}
 	t.stats.Published.Add(uint64(len(msgs)))
 	t.stats.PublishedRows.Add(uint64(rows))
 	return nil
+}
+
+// values recycles the buffers Arrow message values are encoded into (a
+// few hundred KiB each): once the brokers acknowledged a round, its
+// buffers serve the next one instead of new zeroed allocations.
+var values sync.Pool // of *[]byte
+
+// getValue returns an empty buffer of at least n bytes of capacity.
+func getValue(n int64) []byte {
+	if p, ok := values.Get().(*[]byte); ok && int64(cap(*p)) >= n {
+		return (*p)[:0]
+	}
+	return make([]byte, 0, n)
+}
+
+func putValue(b []byte) {
+	b = b[:0]
+	values.Put(&b)
 }
 
 func (t *Topic) releaseParts() {
@@ -414,7 +435,7 @@ func int32Range(bufs []*memory.Buffer, off, length int64) ([2]int32, bool) {
 func (t *Topic) encodeFit(msgs []kafka.Message, key string, rec arrow.RecordBatch) ([]kafka.Message, error) {
 	// The message value is written in place: a buffer sized for the
 	// batch's buffers plus the schema and batch metadata.
-	buf := bytes.NewBuffer(make([]byte, 0, min(bufferBytes(rec)+ipcOverhead, int64(t.opts.MaxMessageBytes)+ipcOverhead)))
+	buf := bytes.NewBuffer(getValue(min(bufferBytes(rec)+ipcOverhead, int64(t.opts.MaxMessageBytes)+ipcOverhead)))
 	w := ipc.NewWriter(buf, ipc.WithSchema(rec.Schema()), ipc.WithAllocator(memory.DefaultAllocator))
 	if err := w.Write(rec); err != nil {
 		return nil, fmt.Errorf("kafka: encode batch: %w", err)
@@ -423,6 +444,7 @@ func (t *Topic) encodeFit(msgs []kafka.Message, key string, rec arrow.RecordBatc
 		return nil, fmt.Errorf("kafka: encode batch: %w", err)
 	}
 	if buf.Len() > t.opts.MaxMessageBytes && rec.NumRows() > 1 {
+		putValue(buf.Bytes())
 		t.stats.Splits.Add(1)
 		half := rec.NumRows() / 2
 		first, second := rec.NewSlice(0, half), rec.NewSlice(half, rec.NumRows())
