@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"syscall"
 	"time"
 )
@@ -44,15 +45,32 @@ func readWhole(path string, buf []byte, max int64) ([]byte, error) {
 	return buf, err
 }
 
-// statDir returns the modification time of the directory at path; a path
-// that is not a directory is syscall.ENOTDIR.
-func statDir(path string) (time.Time, error) {
+// dayDir is a day directory (date=…) whose hour directories are stat'ed.
+type dayDir struct{ path string }
+
+// openDayDir checks that the directory at path exists.
+func openDayDir(path string) (dayDir, error) {
 	fi, err := os.Stat(path)
+	if err != nil {
+		return dayDir{}, err
+	}
+	if !fi.IsDir() {
+		return dayDir{}, &os.PathError{Op: "open", Path: path, Err: syscall.ENOTDIR}
+	}
+	return dayDir{path}, nil
+}
+
+// statDir returns the modification time of the directory name in d; a
+// name that is not a directory is syscall.ENOTDIR.
+func (d dayDir) statDir(name string) (time.Time, error) {
+	fi, err := os.Stat(filepath.Join(d.path, name))
 	if err != nil {
 		return time.Time{}, err
 	}
 	if !fi.IsDir() {
-		return time.Time{}, &os.PathError{Op: "stat", Path: path, Err: syscall.ENOTDIR}
+		return time.Time{}, &os.PathError{Op: "stat", Path: name, Err: syscall.ENOTDIR}
 	}
 	return fi.ModTime(), nil
 }
+
+func (d dayDir) close() {}

@@ -228,6 +228,15 @@ func (a *Archive) Series(ctx context.Context, q Query) (*Result, error) {
 // read.
 func (a *Archive) run(ctx context.Context, parts []partition, sc *scan) (vanished bool, err error) {
 	days := shareDays(parts)
+	defer func() {
+		// Days not done (a query cancelled or failed) keep no open
+		// directory.
+		for i, d := range days {
+			if i == 0 || d != days[i-1] {
+				d.close()
+			}
+		}
+	}()
 	workers := min(a.workers, max(1, len(parts)))
 	next := make(chan int)
 	accs := make([]*accumulator, workers)

@@ -168,9 +168,14 @@ type dayShare struct {
 	buf   *[]byte
 	parts []dayPart
 
+	dirOnce sync.Once
+	dir     dayDir // the day's directory, open while dirErr is nil
+	dirErr  error
+
 	mu      sync.Mutex
 	left    int // partitions of the day not done
 	updates []partUpdate
+	closed  bool
 }
 
 // shareDays returns, for each of parts (in hour order), its day's share.
@@ -210,6 +215,31 @@ func (d *dayShare) load(a *Archive) {
 	})
 }
 
+// statHour returns the modification time of the directory of p, an hour
+// of the day, stat'ed relative to the day's directory (opened once).
+func (d *dayShare) statHour(p partition) (time.Time, error) {
+	d.dirOnce.Do(func() { d.dir, d.dirErr = openDayDir(filepath.Dir(p.dir)) })
+	if d.dirErr != nil {
+		return time.Time{}, d.dirErr
+	}
+	return d.dir.statDir(filepath.Base(p.dir))
+}
+
+// close closes the day's directory, once all its partitions are done or
+// the query ends; the share is not used after.
+func (d *dayShare) close() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return
+	}
+	d.closed = true
+	d.dirOnce.Do(func() { d.dirErr = errors.New("closed") })
+	if d.dirErr == nil {
+		d.dir.close()
+	}
+}
+
 // part returns the recorded section of the hour partition p, or nil.
 func (d *dayShare) part(p partition) *dayPart {
 	h := int((p.hour - d.start) / hourNS)
@@ -235,6 +265,7 @@ func (d *dayShare) done(a *Archive, u *partUpdate) {
 	if !last {
 		return
 	}
+	d.close()
 	if d.buf != nil {
 		d.parts = nil
 		dayBufs.Put(d.buf)
@@ -256,7 +287,7 @@ const maxIndexBytes = 1 << 30
 // unchanged, else the directory is read. stored says whether the index
 // file already records this listing.
 func (a *Archive) partitionFiles(p partition, r *reader, d *dayShare, want smPair) (files []fileKey, dirMtime time.Time, stored bool, err error) {
-	dirMtime, err = statDir(p.dir)
+	dirMtime, err = d.statHour(p)
 	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
 		return nil, time.Time{}, true, nil
 	}
