@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -123,6 +126,26 @@ func benchEndToEnd(b *testing.B, compression string) {
 	b.ReportMetric(float64(bcpu.Nanoseconds())/float64(want), "broker-cpu-ns/sample")
 	b.ReportMetric(float64(cs.Bytes)/float64(cs.Rows), "msgB/sample")
 	b.ReportMetric(float64(cs.Bytes)/float64(cs.Rows)*compressionRatio(b, compression, batches[0]), "wireB/sample")
+	b.ReportMetric(peakRSS(b), "peakRSS-MiB")
+}
+
+// peakRSS is this process's peak resident set so far (VmHWM), in MiB.
+func peakRSS(b *testing.B) float64 {
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for line := range strings.Lines(string(status)) {
+		if kb, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			n, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(kb), " kB"), 64)
+			if err != nil {
+				b.Fatalf("VmHWM %q: %v", kb, err)
+			}
+			return n / 1024
+		}
+	}
+	b.Fatal("no VmHWM in /proc/self/status")
+	return 0
 }
 
 // processCPU is the CPU time (user + system) this process used so far.
