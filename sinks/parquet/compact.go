@@ -2,6 +2,7 @@ package parquet
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -10,6 +11,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +19,8 @@ import (
 
 	pq "github.com/parquet-go/parquet-go"
 	"github.com/zeebo/xxh3"
+
+	"github.com/reconmon/recon/internal/pqfile"
 )
 
 // CompactOptions configures Compact.
@@ -38,6 +42,8 @@ type CompactOptions struct {
 
 	// fault, when set by tests, is called at each step with its name.
 	fault func(step string)
+	// readBytes, when set by tests, replaces mergeReadBytes.
+	readBytes int64
 }
 
 // CompactResult counts what Compact did.
@@ -183,7 +189,7 @@ func compactPartition(root, pdir string, l *layout, opts *CompactOptions, log *s
 	}
 	opts.step("intent")
 	enc := newEncoder(l, writerConfig{CompressionLevel: opts.CompressionLevel, RowGroupRows: opts.RowGroupRows, PageBytes: pageBytes})
-	outputs, err := mergeInto(pdir, id, l, enc, paths, rowDigests, opts.TargetFileSize)
+	outputs, err := mergeInto(pdir, id, l, enc, paths, rowDigests, opts)
 	if err != nil {
 		return CompactResult{}, rollback(pdir, id, err)
 	}
@@ -265,7 +271,64 @@ func allFromOneCompaction(names []string) bool {
 // rowDigests) into c-<id>-<n>.parquet files of about targetSize each,
 // durably, and returns their names. It fails if the column reader's digest
 // of an input differs from its row reader's.
-func mergeInto(pdir, id string, l *layout, enc *encoder, paths []string, rowDigests []digest, targetSize int64) ([]string, error) {
+//
+// A merge holds a page per column of each file it reads (readMemory: ~70
+// bytes per row of an archiver file, ~18 MB for one of DefaultFlushRows
+// rows), so one merge reads files within mergeReadBytes (and at most
+// maxFanIn of them): more are merged in rounds, runs of consecutive inputs
+// into intermediate temp files first (zstd 1, small pages: ~3 MB held per
+// file read), removed at the end or, after a crash, by the next recovery.
+// Runs of consecutive inputs keep ties in input order: the rows, and so the
+// output bytes, are the same as a merge of all the inputs at once.
+func mergeInto(pdir, id string, l *layout, enc *encoder, paths []string, rowDigests []digest, opts *CompactOptions) (_ []string, err error) {
+	orig := make([]int, len(paths)) // index in rowDigests, or -1 for a spill
+	mem := make([]int64, len(paths))
+	for i := range paths {
+		orig[i] = i
+		if mem[i], err = readMemory(paths[i]); err != nil {
+			return nil, err
+		}
+	}
+	var spills []string
+	defer func() {
+		for _, p := range spills {
+			if rerr := os.Remove(p); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+				err = errors.Join(err, rerr)
+			}
+		}
+	}()
+	budget := cmp.Or(opts.readBytes, mergeReadBytes)
+	spillEnc := newEncoder(l, writerConfig{CompressionLevel: spillLevel, RowGroupRows: opts.RowGroupRows, PageBytes: spillPageBytes})
+	for round := 0; ; round++ {
+		runs := mergeRuns(mem, budget)
+		if len(runs) <= 1 {
+			break // one merge reads them all
+		}
+		var next []string
+		var nextOrig []int
+		var nextMem []int64
+		start := 0
+		for r, n := range runs {
+			if n == 1 {
+				next, nextOrig, nextMem = append(next, paths[start]), append(nextOrig, orig[start]), append(nextMem, mem[start])
+				start++
+				continue
+			}
+			path := filepath.Join(pdir, tempName(fmt.Sprintf("c-%s-r%d-%d.parquet", id, round, r)))
+			spills = append(spills, path)
+			if err := spill(path, l, spillEnc, paths[start:start+n], orig[start:start+n], rowDigests); err != nil {
+				return nil, err
+			}
+			m, err := readMemory(path)
+			if err != nil {
+				return nil, err
+			}
+			next, nextOrig, nextMem = append(next, path), append(nextOrig, -1), append(nextMem, m)
+			start += n
+		}
+		paths, orig, mem = next, nextOrig, nextMem
+	}
+
 	m, err := newMerger(l, paths)
 	if err != nil {
 		return nil, err
@@ -274,17 +337,105 @@ func mergeInto(pdir, id string, l *layout, enc *encoder, paths []string, rowDige
 	var names []string
 	for n := 0; !m.done(); n++ {
 		name := fmt.Sprintf("c-%s-%d.parquet", id, n)
-		if _, err := writeAtomic(pdir, name, func(w io.Writer) error { return enc.writeMerged(w, m, targetSize) }); err != nil {
+		if _, err := writeAtomic(pdir, name, func(w io.Writer) error { return enc.writeMerged(w, m, opts.TargetFileSize) }); err != nil {
 			return names, err
 		}
 		names = append(names, name)
 	}
-	for i, in := range m.inputs {
-		if !in.digest.equal(&rowDigests[i]) {
-			return names, fmt.Errorf("%s: the column reader read %s, the row reader %s: not compacted", paths[i], &in.digest, &rowDigests[i])
+	return names, m.checkDigests(orig, rowDigests)
+}
+
+// mergeRuns splits files whose readMemory is mem, in order, into runs of
+// consecutive files that one merge reads: within budget bytes and maxFanIn
+// files, but at least two files (a single file over the budget is a run of
+// its own). It returns the runs' lengths.
+func mergeRuns(mem []int64, budget int64) []int {
+	var runs []int
+	n, sum := 0, int64(0)
+	for _, m := range mem {
+		if n > 0 && (n == maxFanIn || (n >= 2 && sum+m > budget)) {
+			runs = append(runs, n)
+			n, sum = 0, 0
 		}
+		n++
+		sum += m
 	}
-	return names, nil
+	if n > 0 {
+		runs = append(runs, n)
+	}
+	return runs
+}
+
+// Merges in rounds: the memory and the number of files one merge reads,
+// and how the intermediate files are written.
+const (
+	mergeReadBytes = 64 << 20
+	maxFanIn       = 64
+	spillLevel     = 1
+	spillPageBytes = 128 << 10
+)
+
+// readMemory estimates what a merge holds to read the file at path, from
+// its footer: for the row group that needs most, a page of each column
+// chunk uncompressed (its whole chunk, at most pageBytes) and 4 bytes per
+// value of it decoded (dictionary indexes, string offsets).
+func readMemory(path string) (n int64, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("read %s: corrupt parquet file: %v", path, p)
+		}
+	}()
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	if err := checkFooter(f, fi.Size()); err != nil {
+		return 0, fmt.Errorf("read %s: %w", path, err)
+	}
+	pf, err := pqfile.Open(f, fi.Size(), pq.SkipPageIndex(true), pq.SkipBloomFilters(true))
+	if err != nil {
+		return 0, fmt.Errorf("read %s: %w", path, err)
+	}
+	for _, rg := range pf.Metadata().RowGroups {
+		var sum int64
+		for _, c := range rg.Columns {
+			sum += min(c.MetaData.TotalUncompressedSize, pageBytes) + 4*min(c.MetaData.NumValues, pageBytes/4)
+		}
+		n = max(n, sum)
+	}
+	return n, nil
+}
+
+// spill merges the files at paths into one intermediate file at path,
+// written by enc; orig maps each input to its row-reader digest in
+// rowDigests (-1: an intermediate file, not checked).
+func spill(path string, l *layout, enc *encoder, paths []string, orig []int, rowDigests []digest) error {
+	m, err := newMerger(l, paths)
+	if err != nil {
+		return err
+	}
+	defer m.close()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", path, err)
+	}
+	bw := bufio.NewWriterSize(f, 1<<20)
+	err = enc.writeMerged(bw, m, math.MaxInt64)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return m.checkDigests(orig, rowDigests)
 }
 
 // sizeCheckRows is how many rows a file gets between two checks of its size

@@ -203,6 +203,18 @@ func (m *merger) load(in *mergeInput, last int) error {
 	return nil
 }
 
+// checkDigests checks, once every row was merged, that the column
+// reader's digest of each input i with orig[i] >= 0 equals its row reader's,
+// rowDigests[orig[i]].
+func (m *merger) checkDigests(orig []int, rowDigests []digest) error {
+	for i, in := range m.inputs {
+		if o := orig[i]; o >= 0 && !in.digest.equal(&rowDigests[o]) {
+			return fmt.Errorf("%s: the column reader read %s, the row reader %s: not compacted", in.path, &in.digest, &rowDigests[o])
+		}
+	}
+	return nil
+}
+
 // less reports whether a's next row comes before b's.
 func (m *merger) less(a, b *mergeInput) bool {
 	if c := compareRows(a.keys, a.ts, a.row, b.keys, b.ts, b.row, m.l.timeMul); c != 0 {

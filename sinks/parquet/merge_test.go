@@ -44,81 +44,101 @@ func encodeSorted(t *testing.T, rows []testRow, rowGroupRows int, reverse bool) 
 	return buf.Bytes()
 }
 
-// Inputs larger than what the merge holds of each (several batches per
-// input, several row groups per batch and per input) whose rows tie on
-// (series, time) across inputs are merged into the table's order, ties in
-// input order: the order a stable sort of the inputs' rows gives.
+// Inputs whose rows tie on (series, time) across inputs are merged into
+// the table's order, ties in input order: the order a stable sort of the
+// inputs' rows gives. Inputs larger than what the merge holds of each
+// (several batches per input, several row groups per batch), and more
+// inputs than one merge reads at once (merged in rounds through temp files,
+// none left after), give the same.
 func TestCompactMergeOrderTiesInInputOrder(t *testing.T) {
-	dir := t.TempDir()
-	pdir := filepath.Join(dir, "samples", "date=2024-06-01", "hour=00")
-	if err := os.MkdirAll(pdir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	const n = 40_000 // > maxInputRows: each input is read in several batches
-	var want []testRow
-	for i := range 3 {
-		var rows []testRow
-		for j, r := range genRows(0, n, 1) {
-			if j%(i+2) == 0 {
-				continue // the inputs differ
+	for _, c := range []struct {
+		inputs, rows int
+		readBytes    int64
+	}{
+		{3, 40_000, 0},         // > maxInputRows: each input is read in several batches
+		{11, 1500, 1},          // merged two by two, round after round
+		{maxFanIn + 3, 200, 0}, // merged in two rounds
+	} {
+		t.Run(fmt.Sprint(c.inputs), func(t *testing.T) {
+			dir := t.TempDir()
+			pdir := filepath.Join(dir, "samples", "date=2024-06-01", "hour=00")
+			if err := os.MkdirAll(pdir, 0o755); err != nil {
+				t.Fatal(err)
 			}
-			r.Labels["in"] = strconv.Itoa(i) // ties differ by input
-			rows = append(rows, r)
-		}
-		path := filepath.Join(pdir, fmt.Sprintf("p0-%d-%d.parquet", i, i))
-		if err := os.WriteFile(path, encodeSorted(t, rows, 7000, false), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		want = append(want, readRows(t, path)...)
-	}
-	slices.SortStableFunc(want, compareSampleOrder)
+			var want []testRow
+			for i := range c.inputs {
+				var rows []testRow
+				for j, r := range genRows(0, c.rows, 1) {
+					if j%(i%3+2) == 0 {
+						continue // the inputs differ
+					}
+					r.Labels["in"] = strconv.Itoa(i) // ties differ by input
+					rows = append(rows, r)
+				}
+				path := filepath.Join(pdir, fmt.Sprintf("p0-%03d-%03d.parquet", i, i))
+				if err := os.WriteFile(path, encodeSorted(t, rows, 7000, false), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				want = append(want, readRows(t, path)...)
+			}
+			slices.SortStableFunc(want, compareSampleOrder)
 
-	res, err := Compact(context.Background(), dir, CompactOptions{Tables: []Table{SamplesTable}, CompressionLevel: 1, Logger: quietLogger()})
-	if err != nil || res.FilesIn != 3 || res.FilesOut != 1 || res.Rows != int64(len(want)) {
-		t.Fatalf("compaction: %+v, %v; want 3 files of %d rows into one", res, err, len(want))
-	}
-	got := readArchive(t, filepath.Join(dir, "samples"))
-	if len(got) != len(want) {
-		t.Fatalf("%d rows after compaction, want %d", len(got), len(want))
-	}
-	for i := range got {
-		if !reflect.DeepEqual(got[i], want[i]) {
-			t.Fatalf("row %d is %+v, want %+v", i, got[i], want[i])
-		}
+			res, err := Compact(context.Background(), dir, CompactOptions{Tables: []Table{SamplesTable}, CompressionLevel: 1, Logger: quietLogger(), readBytes: c.readBytes})
+			if err != nil || res.FilesIn != c.inputs || res.FilesOut != 1 || res.Rows != int64(len(want)) {
+				t.Fatalf("compaction: %+v, %v; want %d files of %d rows into one", res, err, c.inputs, len(want))
+			}
+			got := readArchive(t, filepath.Join(dir, "samples"))
+			if len(got) != len(want) {
+				t.Fatalf("%d rows after compaction, want %d", len(got), len(want))
+			}
+			for i := range got {
+				if !reflect.DeepEqual(got[i], want[i]) {
+					t.Fatalf("row %d is %+v, want %+v", i, got[i], want[i])
+				}
+			}
+			if entries, err := os.ReadDir(pdir); err != nil || len(entries) != 1 {
+				t.Errorf("partition holds %v after compaction (%v), want the compacted file alone", entries, err)
+			}
+		})
 	}
 }
 
-// An input that is not in the table's sort order cannot be merged: the
-// partition is left as it was, and the error says why.
+// An input that is not in the table's sort order cannot be merged, in one
+// merge or in rounds (here two by two): the partition is left as it was, and the error names
+// the input.
 func TestCompactRefusesUnsortedInput(t *testing.T) {
-	dir := t.TempDir()
-	pdir := filepath.Join(dir, "samples", "date=2024-06-01", "hour=00")
-	if err := os.MkdirAll(pdir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	files := map[string][]byte{
-		"p0-0-0.parquet": encodeSorted(t, genRows(0, 2000, 1), 500, false),
-		"p0-1-1.parquet": encodeSorted(t, genRows(2000, 2000, 1), 500, true),
-	}
-	for name, data := range files {
-		if err := os.WriteFile(filepath.Join(pdir, name), data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	_, err := Compact(context.Background(), dir, CompactOptions{Tables: []Table{SamplesTable}, Logger: quietLogger()})
-	if err == nil || !strings.Contains(err.Error(), "p0-1-1.parquet") || !strings.Contains(err.Error(), "sort order") {
-		t.Fatalf("Compact: %v, want a refusal naming the unsorted input", err)
-	}
-	entries, err := os.ReadDir(pdir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(entries) != len(files) {
-		t.Errorf("partition holds %d entries after a refused compaction, want the %d inputs alone", len(entries), len(files))
-	}
-	for name, data := range files {
-		if got, err := os.ReadFile(filepath.Join(pdir, name)); err != nil || !bytes.Equal(got, data) {
-			t.Errorf("%s changed or went away after a refused compaction (%v)", name, err)
-		}
+	for _, inputs := range []int{2, 7} {
+		t.Run(fmt.Sprint(inputs), func(t *testing.T) {
+			dir := t.TempDir()
+			pdir := filepath.Join(dir, "samples", "date=2024-06-01", "hour=00")
+			if err := os.MkdirAll(pdir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			files := map[string][]byte{}
+			bad := fmt.Sprintf("p0-%03d-%03d.parquet", inputs-1, inputs-1)
+			for i := range inputs {
+				name := fmt.Sprintf("p0-%03d-%03d.parquet", i, i)
+				files[name] = encodeSorted(t, genRows(i*500, 500, 1), 200, name == bad)
+				if err := os.WriteFile(filepath.Join(pdir, name), files[name], 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, err := Compact(context.Background(), dir, CompactOptions{Tables: []Table{SamplesTable}, Logger: quietLogger(), readBytes: 1})
+			if err == nil || !strings.Contains(err.Error(), bad) || !strings.Contains(err.Error(), "sort order") {
+				t.Fatalf("Compact: %v, want a refusal naming %s", err, bad)
+			}
+			entries, err := os.ReadDir(pdir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(entries) != len(files) {
+				t.Errorf("partition holds %d entries after a refused compaction, want the %d inputs alone", len(entries), len(files))
+			}
+			for name, data := range files {
+				if got, err := os.ReadFile(filepath.Join(pdir, name)); err != nil || !bytes.Equal(got, data) {
+					t.Errorf("%s changed or went away after a refused compaction (%v)", name, err)
+				}
+			}
+		})
 	}
 }
