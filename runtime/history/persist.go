@@ -1,6 +1,7 @@
 package history
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -131,7 +132,7 @@ func decodeDay(b []byte) ([]dayPart, error) {
 			f := fileRecord{name: d.bytes(d.count(1))}
 			f.size, f.mtime = d.varint(), d.varint()
 			f.index = d.bytes(d.count(1))
-			if f.size < 0 || len(f.name) == 0 || strings.ContainsAny(string(f.name), "/\\") {
+			if f.size < 0 || len(f.name) == 0 || bytes.ContainsAny(f.name, "/\\") {
 				d.fail("bad file name or size")
 			}
 			if d.err != nil {
