@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -384,4 +385,75 @@ func TestStoredIndexUnsortedFile(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestConcurrentStoredQueries runs the stored-index queries at once on one
+// restarted archive, several times over: lookups of different series in
+// the same stored indexes (and their merges in the cache) must give the
+// answers a lone query gives.
+func TestConcurrentStoredQueries(t *testing.T) {
+	dir, all := fixture(t)
+	old := time.Now().Add(-time.Hour)
+	for h := range 6 {
+		if err := os.Chtimes(partitionDir(dir, t0.Add(time.Duration(h)*time.Hour)), old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	answers(t, open(t, dir)) // writes the day index files
+	a := open(t, dir)
+	qs := storedIndexQueries()
+	got := make([][]*history.Result, 4)
+	errs := make(chan error, len(got)*len(qs))
+	var wg sync.WaitGroup
+	for r := range got {
+		got[r] = make([]*history.Result, len(qs))
+		for i, q := range qs {
+			wg.Go(func() {
+				res, err := a.Series(context.Background(), q)
+				if err != nil {
+					errs <- err
+					return
+				}
+				got[r][i] = res
+			})
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	for r := range got {
+		checkAnswers(t, fmt.Sprintf("concurrent round %d", r), got[r], nil, all)
+	}
+}
+
+// TestCancelledQueryKeepsNoFiles: a query cancelled while it reads leaves
+// no file or directory open.
+func TestCancelledQueryKeepsNoFiles(t *testing.T) {
+	dir, _ := fixture(t)
+	open(t, dir) // the fixture's files are written
+	before := openFiles(t)
+	for range 20 {
+		ctx, cancel := context.WithCancel(context.Background())
+		a := open(t, dir)
+		go cancel()
+		_, err := a.Series(ctx, history.Query{Source: "web", Metric: "duration", From: t0, To: t0.Add(6 * time.Hour), Points: 10})
+		if err != nil && !errors.Is(err, context.Canceled) {
+			t.Fatal(err)
+		}
+	}
+	if after := openFiles(t); after != before {
+		t.Fatalf("%d files open after cancelled queries, %d before", after, before)
+	}
+}
+
+// openFiles counts the process's open file descriptors.
+func openFiles(t *testing.T) int {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatalf("count open files: %v", err)
+	}
+	return len(fds)
 }
