@@ -84,17 +84,22 @@ func TestGraphHistoryMatchesDuckDB(t *testing.T) {
 	ctx := context.Background()
 
 	cases := []graphQuery{
-		{"raw within an hour", "a", start.Add(10 * time.Minute), start.Add(40 * time.Minute), 1000},
-		{"raw across midnight", "b", start.Add(3*time.Hour + 50*time.Minute), start.Add(4*time.Hour + 20*time.Minute), 500},
-		{"buckets over 30 hours", "a", start.Add(-time.Hour), start.Add(31 * time.Hour), 700},
-		{"buckets, odd width", "b", start.Add(17 * time.Second), start.Add(29*time.Hour + 3*time.Second), 333},
-		{"buckets, one fewer than points", "a", start.Add(time.Hour), start.Add(time.Hour + 7*time.Second*514), 513},
+		{"raw within an hour", "a", start.Add(10 * time.Minute), start.Add(40 * time.Minute), 1000, "web", "duration"},
+		{"raw across midnight", "b", start.Add(3*time.Hour + 50*time.Minute), start.Add(4*time.Hour + 20*time.Minute), 500, "web", "duration"},
+		{"buckets over 30 hours", "a", start.Add(-time.Hour), start.Add(31 * time.Hour), 700, "web", "duration"},
+		{"buckets, odd width", "b", start.Add(17 * time.Second), start.Add(29*time.Hour + 3*time.Second), 333, "web", "duration"},
+		{"buckets, one fewer than points", "a", start.Add(time.Hour), start.Add(time.Hour + 7*time.Second*514), 513, "web", "duration"},
 		// Buckets wider than an hour: runs of a file within one bucket
 		// are added as their stored summaries.
-		{"buckets of four hours", "a", start.Add(-time.Hour), start.Add(31 * time.Hour), 8},
-		{"wide buckets, odd width", "b", start.Add(-17 * time.Minute), start.Add(30*time.Hour + 29*time.Minute), 7},
+		{"buckets of four hours", "a", start.Add(-time.Hour), start.Add(31 * time.Hour), 8, "web", "duration"},
+		{"wide buckets, odd width", "b", start.Add(-17 * time.Minute), start.Add(30*time.Hour + 29*time.Minute), 7, "web", "duration"},
+		// Other series of the same files: from the stored index, looked
+		// up after web/duration in the same Archive.
+		{"another metric, raw", "a", start.Add(5 * time.Hour), start.Add(5*time.Hour + 50*time.Minute), 1000, "web", "code"},
+		{"another source, buckets", "a", start.Add(-time.Hour), start.Add(31 * time.Hour), 300, "api", "duration"},
+		{"another source, wide buckets", "a", start.Add(-time.Hour), start.Add(31 * time.Hour), 5, "api", "duration"},
 	}
-	// The first Archive reads the Parquet files and stores each hour's
+	// The first Archive reads the Parquet files and stores each day
 	// index; the second (a restarted recond) answers from those.
 	for _, pass := range []string{"first read", "from the stored index"} {
 		arch, err := history.New(history.Options{Dir: dir})
@@ -109,12 +114,13 @@ func TestGraphHistoryMatchesDuckDB(t *testing.T) {
 	}
 }
 
-// graphQuery is one query of web/duration at a target.
+// graphQuery is one query of a series.
 type graphQuery struct {
-	name     string
-	target   string
-	from, to time.Time
-	points   int
+	name           string
+	target         string
+	from, to       time.Time
+	points         int
+	source, metric string
 }
 
 // graphWhere selects a series' finite points in a range, as the history
@@ -127,7 +133,7 @@ const graphWhere = `FROM read_parquet(?, hive_partitioning = true)
 // files.
 func graphCase(t *testing.T, ctx context.Context, db *sql.DB, arch *history.Archive, glob string, c graphQuery) {
 	where := graphWhere
-	res, err := arch.Series(ctx, history.Query{Source: "web", Metric: "duration", Target: c.target, From: c.from, To: c.to, Points: c.points})
+	res, err := arch.Series(ctx, history.Query{Source: c.source, Metric: c.metric, Target: c.target, From: c.from, To: c.to, Points: c.points})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +143,7 @@ func graphCase(t *testing.T, ctx context.Context, db *sql.DB, arch *history.Arch
 	s := res.Series[0]
 	from, to := c.from.UnixNano(), c.to.UnixNano()
 	var total int64
-	if err := db.QueryRowContext(ctx, "SELECT count(*) "+where, glob, "web", "duration", c.target, from, to).Scan(&total); err != nil {
+	if err := db.QueryRowContext(ctx, "SELECT count(*) "+where, glob, c.source, c.metric, c.target, from, to).Scan(&total); err != nil {
 		t.Fatal(err)
 	}
 	if s.Count != total {
@@ -147,7 +153,7 @@ func graphCase(t *testing.T, ctx context.Context, db *sql.DB, arch *history.Arch
 		if !s.Raw {
 			t.Fatalf("%d points fit in %d but came bucketed", total, c.points)
 		}
-		rows, err := db.QueryContext(ctx, "SELECT epoch_ns(ts), value "+where+" ORDER BY ts", glob, "web", "duration", c.target, from, to)
+		rows, err := db.QueryContext(ctx, "SELECT epoch_ns(ts), value "+where+" ORDER BY ts", glob, c.source, c.metric, c.target, from, to)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -188,7 +194,7 @@ func graphCase(t *testing.T, ctx context.Context, db *sql.DB, arch *history.Arch
 	}
 	rows, err := db.QueryContext(ctx, `SELECT CAST((CAST(epoch_ns(ts) AS HUGEINT) - ?) * ? // (? - ?) AS BIGINT) AS b,
 				min(value), max(value), avg(value), count(*) `+where+` GROUP BY b ORDER BY b`,
-		from, c.points, to, from, glob, "web", "duration", c.target, from, to)
+		from, c.points, to, from, glob, c.source, c.metric, c.target, from, to)
 	if err != nil {
 		t.Fatal(err)
 	}
