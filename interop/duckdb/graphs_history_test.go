@@ -99,8 +99,8 @@ func TestGraphHistoryMatchesDuckDB(t *testing.T) {
 		{"another source, buckets", "a", start.Add(-time.Hour), start.Add(31 * time.Hour), 300, "api", "duration"},
 		{"another source, wide buckets", "a", start.Add(-time.Hour), start.Add(31 * time.Hour), 5, "api", "duration"},
 	}
-	// The first Archive reads the Parquet files and stores each day
-	// index; the second (a restarted recond) answers from those.
+	// The first Archive reads the Parquet files and stores each day's
+	// index file; the second (a restarted recond) answers from those.
 	for _, pass := range []string{"first read", "from the stored index"} {
 		arch, err := history.New(history.Options{Dir: dir})
 		if err != nil {
