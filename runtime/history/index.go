@@ -166,10 +166,24 @@ func (c *indexCache) put(k fileKey, idx *seriesIndex) {
 		delete(c.files, k)
 		c.bytes -= old.bytes
 	}
-	idx.bytes = int64(idx.runs) * runBytes
+	idx.bytes = idx.size()
 	c.makeRoom(idx.bytes)
 	c.files[k] = idx
 	c.bytes += idx.bytes
+}
+
+// size is the memory the cache accounts for idx: its runs, and the points
+// kept with them (an index extended by withPair carries runs already read).
+func (idx *seriesIndex) size() int64 {
+	n := int64(idx.runs) * runBytes
+	for _, g := range idx.groups {
+		for _, r := range g.runs {
+			if p := r.pts.Load(); p != nil {
+				n += int64(len(p.ts)) * pointBytes
+			}
+		}
+	}
+	return n
 }
 
 // keep records the points read for run of the file k.

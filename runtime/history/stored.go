@@ -33,6 +33,7 @@ import (
 // decodes only their runs: a file holding 10,000 series costs about what
 // one holding 50 costs.
 
+// comparePairs orders pairs by source, then metric.
 func comparePairs(x, y smPair) int {
 	return cmp.Or(strings.Compare(x.source, y.source), strings.Compare(x.metric, y.metric))
 }
