@@ -2,6 +2,7 @@ package ipcsafe
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"testing"
 	"unsafe"
@@ -214,4 +215,138 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 	})
+}
+
+// stringArray builds a string array straight from its buffers; nil when
+// arrow refuses to build it (offsets past the data panic in NewStringData,
+// and the decoder turns that panic into an error).
+func stringArray(offsets []int32, data []byte, slice int) (a *array.String) {
+	defer func() {
+		if recover() != nil {
+			a = nil
+		}
+	}()
+	offBuf := memory.NewBufferBytes(arrow.Int32Traits.CastToBytes(offsets))
+	d := array.NewData(arrow.BinaryTypes.String, max(len(offsets)-1, 0), []*memory.Buffer{nil, offBuf, memory.NewBufferBytes(data)}, nil, 0, 0)
+	defer d.Release()
+	s := array.NewStringData(d)
+	if slice == 0 || slice > s.Len() {
+		return s
+	}
+	defer s.Release()
+	return array.NewSlice(s, int64(slice), int64(s.Len())).(*array.String)
+}
+
+// validateString accepts and refuses exactly what arrow's ValidateFull
+// does, including values that split a character between them.
+func TestValidateStringAgreesWithArrow(t *testing.T) {
+	euro := []byte("a€b") // € is 3 bytes
+	for _, tc := range []struct {
+		name    string
+		offsets []int32
+		data    []byte
+		ok      bool
+	}{
+		{"valid", []int32{0, 1, 4, 5}, euro, true},
+		{"empty values", []int32{0, 0, 5, 5}, euro, true},
+		{"character split between values", []int32{0, 2, 5}, euro, false},
+		{"invalid bytes", []int32{0, 2}, []byte{'a', 0xff}, false},
+		{"decreasing", []int32{0, 3, 1, 5}, euro, false},
+		{"negative", []int32{-1, 5}, euro, false},
+		{"past the data", []int32{0, 9}, euro, false},
+	} {
+		a := stringArray(tc.offsets, tc.data, 0)
+		if a == nil {
+			if tc.ok {
+				t.Errorf("%s: arrow refused to build the array", tc.name)
+			}
+			continue
+		}
+		got, want := validateArray(a), a.ValidateFull()
+		if (got == nil) != tc.ok || (want == nil) != tc.ok {
+			t.Errorf("%s: validateString %v, arrow %v, want ok=%v", tc.name, got, want, tc.ok)
+		}
+		a.Release()
+	}
+}
+
+// FuzzValidateString: on any offsets and bytes, validateString and arrow's
+// ValidateFull agree.
+func FuzzValidateString(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 0, 1, 0, 0, 0, 4, 0, 0, 0}, []byte("a€b"), 0)
+	f.Add([]byte{0, 0, 0, 0, 2, 0, 0, 0, 5, 0, 0, 0}, []byte("a€b"), 1)
+	f.Fuzz(func(t *testing.T, rawOffsets, data []byte, slice int) {
+		offsets := make([]int32, len(rawOffsets)/4)
+		for i := range offsets {
+			offsets[i] = int32(binary.LittleEndian.Uint32(rawOffsets[4*i:]))
+		}
+		a := stringArray(offsets, data, max(slice, 0)%4)
+		if a == nil {
+			return
+		}
+		defer a.Release()
+		got := validateArray(a)
+		want := func() (err error) {
+			defer func() {
+				if r := recover(); r != nil {
+					err = fmt.Errorf("panic: %v", r)
+				}
+			}()
+			return a.ValidateFull()
+		}()
+		if (got == nil) != (want == nil) {
+			t.Fatalf("validateString: %v, arrow: %v", got, want)
+		}
+	})
+}
+
+// BenchmarkDecode: one 10,000-row message decoded (copied or in place) and
+// validated; validate=arrow validates with arrow's ValidateFull instead,
+// for comparison.
+func BenchmarkDecode(b *testing.B) {
+	rec := testBatch(10000)
+	defer rec.Release()
+	stream := aligned(encodeStream(b, rec), 0)
+	for _, bc := range []struct {
+		name     string
+		shared   bool
+		validate func(arrow.RecordBatch) error
+	}{
+		{"copy/validate=ipcsafe", false, Validate},
+		{"shared/validate=ipcsafe", true, Validate},
+		{"shared/validate=arrow", true, validateWithArrow},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				got, err := decode(stream, memory.DefaultAllocator, bc.shared)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := bc.validate(got); err != nil {
+					b.Fatal(err)
+				}
+				got.Release()
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(rec.NumRows()), "ns/row")
+		})
+	}
+}
+
+func validateWithArrow(rec arrow.RecordBatch) error {
+	for _, col := range rec.Columns() {
+		if v, ok := col.(interface{ ValidateFull() error }); ok {
+			if err := v.ValidateFull(); err != nil {
+				return err
+			}
+		}
+		if m, ok := col.(*array.Map); ok {
+			for _, c := range []arrow.Array{m.Keys(), m.Items()} {
+				if err := c.(interface{ ValidateFull() error }).ValidateFull(); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
 }
