@@ -329,7 +329,7 @@ func mergeInto(pdir, id string, l *layout, enc *encoder, paths []string, rowDige
 		paths, orig, mem = next, nextOrig, nextMem
 	}
 
-	m, err := newMerger(l, paths)
+	m, err := newMerger(l, paths, orig)
 	if err != nil {
 		return nil, err
 	}
@@ -342,7 +342,7 @@ func mergeInto(pdir, id string, l *layout, enc *encoder, paths []string, rowDige
 		}
 		names = append(names, name)
 	}
-	return names, m.checkDigests(orig, rowDigests)
+	return names, m.checkDigests(rowDigests)
 }
 
 // mergeRuns splits files whose readMemory is mem, in order, into runs of
@@ -415,7 +415,7 @@ func readMemory(path string) (n int64, err error) {
 // written by enc; orig maps each input to its row-reader digest in
 // rowDigests (-1: an intermediate file, not checked).
 func spill(path string, l *layout, enc *encoder, paths []string, orig []int, rowDigests []digest) error {
-	m, err := newMerger(l, paths)
+	m, err := newMerger(l, paths, orig)
 	if err != nil {
 		return err
 	}
@@ -435,7 +435,7 @@ func spill(path string, l *layout, enc *encoder, paths []string, orig []int, row
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	return m.checkDigests(orig, rowDigests)
+	return m.checkDigests(rowDigests)
 }
 
 // sizeCheckRows is how many rows a file gets between two checks of its size

@@ -29,7 +29,8 @@ const (
 // a bounded number of rows at a time. Rows that compare equal come in input
 // order, then in their order within their input: the order of a stable sort
 // of the inputs' rows taken one input after the other. It digests every
-// row it reads from the columns, per input.
+// row it reads from the columns, per input that has a row digest to be
+// checked against.
 type merger struct {
 	l         *layout
 	inputs    []*mergeInput // every input, in input order
@@ -46,7 +47,8 @@ type mergeInput struct {
 	path   string
 	file   *os.File
 	rd     *batchReader
-	digest digest // of the rows read, from the columns
+	orig   int    // index of the input's row digest, or -1 for none
+	digest digest // of the rows read, from the columns, if orig >= 0
 
 	rec  arrow.RecordBatch // the batch being merged; nil when none is left
 	slot int               // its index in merger.batches
@@ -56,12 +58,14 @@ type mergeInput struct {
 	keys []stringColumn
 }
 
-// newMerger opens the files at paths for a merge. The caller must close it.
-func newMerger(l *layout, paths []string) (*merger, error) {
+// newMerger opens the files at paths for a merge; orig[i] is the index of
+// input i's row digest (see checkDigests), or -1 for an input whose rows
+// need no digest. The caller must close it.
+func newMerger(l *layout, paths []string, orig []int) (*merger, error) {
 	m := &merger{l: l, batchRows: min(max(mergeRows/max(len(paths), 1), minInputRows), maxInputRows)}
 	mem := memory.NewGoAllocator()
 	for i, p := range paths {
-		in := &mergeInput{idx: i, path: p, rd: newBatchReader(l, mem)}
+		in := &mergeInput{idx: i, path: p, rd: newBatchReader(l, mem), orig: orig[i]}
 		m.inputs = append(m.inputs, in)
 		if err := in.open(); err != nil {
 			m.close()
@@ -189,7 +193,9 @@ func (m *merger) load(in *mergeInput, last int) error {
 	if err != nil {
 		return fmt.Errorf("read %s: %w", in.path, err)
 	}
-	in.digest.addBatch(m.l, rec)
+	if in.orig >= 0 {
+		in.digest.addBatch(m.l, rec)
+	}
 	in.rec, in.slot, in.row, in.n = rec, len(m.batches), 0, int(rec.NumRows())
 	m.batches = append(m.batches, rec)
 	in.ts = rec.Column(m.l.timeIdx).(*array.Timestamp).Values()
@@ -204,12 +210,11 @@ func (m *merger) load(in *mergeInput, last int) error {
 }
 
 // checkDigests checks, once every row was merged, that the column
-// reader's digest of each input i with orig[i] >= 0 equals its row reader's,
-// rowDigests[orig[i]].
-func (m *merger) checkDigests(orig []int, rowDigests []digest) error {
-	for i, in := range m.inputs {
-		if o := orig[i]; o >= 0 && !in.digest.equal(&rowDigests[o]) {
-			return fmt.Errorf("%s: the column reader read %s, the row reader %s: not compacted", in.path, &in.digest, &rowDigests[o])
+// reader's digest of each input equals its row reader's, rowDigests[orig].
+func (m *merger) checkDigests(rowDigests []digest) error {
+	for _, in := range m.inputs {
+		if in.orig >= 0 && !in.digest.equal(&rowDigests[in.orig]) {
+			return fmt.Errorf("%s: the column reader read %s, the row reader %s: not compacted", in.path, &in.digest, &rowDigests[in.orig])
 		}
 	}
 	return nil
