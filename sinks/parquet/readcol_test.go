@@ -333,3 +333,47 @@ func readAllPath(rd *batchReader, path string, batches []arrow.RecordBatch) ([]a
 	}
 	return readAll(rd, bytes.NewReader(data), int64(len(data)), batches)
 }
+
+// Batches cut anywhere in a row group, across pages and across the
+// reader's buffer of decoded values, read back every kind of column as it
+// was written: null and empty maps, null map values, nulls.
+func TestBatchReaderCutsBatchesAnywhere(t *testing.T) {
+	l, err := kindsTable.compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := kindsRecord(3000, 0)
+	defer rec.Release()
+	enc := newEncoder(l, writerConfig{CompressionLevel: 1, RowGroupRows: 1100, PageBytes: 2 << 10}) // many pages per chunk
+	var buf bytes.Buffer
+	if err := enc.writeFile(&buf, []arrow.RecordBatch{rec}, enc.plan([]arrow.RecordBatch{rec})[0].refs); err != nil {
+		t.Fatal(err)
+	}
+	rd := newBatchReader(l, memory.DefaultAllocator)
+	defer rd.release()
+	for _, size := range []int{1, 7, 333, leafValues + 1, 5000} {
+		if err := rd.open(bytes.NewReader(buf.Bytes()), int64(buf.Len())); err != nil {
+			t.Fatal(err)
+		}
+		var got []arrow.RecordBatch
+		for {
+			b, err := rd.next(size)
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatalf("batches of %d: %v", size, err)
+			}
+			if b.NumRows() > int64(size) {
+				t.Errorf("batches of %d: a batch of %d rows", size, b.NumRows())
+			}
+			got = append(got, b)
+		}
+		if !recordsEqual(got, []arrow.RecordBatch{rec}) {
+			t.Errorf("batches of %d: the rows read back differ from those written", size)
+		}
+		for _, b := range got {
+			b.Release()
+		}
+	}
+}
