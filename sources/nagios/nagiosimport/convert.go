@@ -35,6 +35,8 @@ type limits struct {
 	pairs int
 	// memberships bounds the (hostgroup, host) pairs.
 	memberships int
+	// output bounds the text of the generated sources, in bytes.
+	output int
 }
 
 var defaultLimits = limits{
@@ -44,6 +46,8 @@ var defaultLimits = limits{
 	// A larger site is converted in parts (one run per cfg_dir).
 	pairs:       250_000,
 	memberships: 1_000_000,
+	// 250,000 checks of 1 KiB each.
+	output: 256 << 20,
 }
 
 // Convert reads the Nagios configuration files (nagios.cfg or object files)
@@ -371,13 +375,30 @@ func (cv *converter) run() {
 	for _, k := range order {
 		byHost[k.host] = append(byHost[k.host], k)
 	}
+	// size adds up the text of the sources (commands expand, a host's
+	// address repeats in each of its checks).
+	size := 0
+	full := func(p pos, what string) bool {
+		if size <= cv.limits.output {
+			return false
+		}
+		cv.note(p, "the generated sources pass %d bytes; %s and the checks after it are not converted", cv.limits.output, what)
+		return true
+	}
 	for _, h := range cv.hostNames {
 		host := cv.hosts[h]
 		if host.get("check_command") != "" {
-			cv.add(names, cv.hostSource(host))
+			if full(host.obj.Pos, "the host check of "+h) {
+				return
+			}
+			size += cv.add(names, cv.hostSource(host))
 		}
 		for _, k := range byHost[h] {
-			cv.add(names, cv.serviceSource(host, entries[k].svc))
+			svc := entries[k].svc
+			if full(svc.obj.Pos, fmt.Sprintf("service %q on host %s", k.desc, h)) {
+				return
+			}
+			size += cv.add(names, cv.serviceSource(host, svc))
 		}
 	}
 }
@@ -590,9 +611,18 @@ func (n *sourceNames) unique(base string) string {
 	return name
 }
 
-func (cv *converter) add(names *sourceNames, s *source) {
+// add names s uniquely and keeps it; it returns the length of s's text.
+func (cv *converter) add(names *sourceNames, s *source) int {
 	s.name = names.unique(s.name)
 	cv.sources = append(cv.sources, s)
+	n := len(s.name) + len(s.target) + len(s.disabled)
+	for _, c := range s.comment {
+		n += len(c)
+	}
+	for _, w := range s.command {
+		n += len(w)
+	}
+	return n
 }
 
 func hostTarget(host *resolved) string {

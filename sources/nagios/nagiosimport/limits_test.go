@@ -172,3 +172,23 @@ func TestSourceNamesUnique(t *testing.T) {
 		t.Errorf("next suffix %d, want 7", n.next["x"])
 	}
 }
+
+// A long address repeats in every check of its host, and commands expand:
+// the text of the generated sources is bounded.
+func TestOutputIsBounded(t *testing.T) {
+	text := "define command{\ncommand_name c\ncommand_line /bin/check $HOSTADDRESS$\n}\n" +
+		"define host{\nhost_name h\naddress " + strings.Repeat("a", 1000) + "\n}\n"
+	for i := range 10 {
+		text += fmt.Sprintf("define service{\nhost_name h\nservice_description s%d\ncheck_command c\n}\n", i)
+	}
+	lim := defaultLimits
+	lim.output = 3500
+	cv := convertText(t, text, lim)
+	// Each check carries the 1000-byte address: three fit, the fourth passes the limit.
+	if len(cv.sources) != 4 {
+		t.Errorf("%d sources, want 4", len(cv.sources))
+	}
+	if !hasNote(cv, `the generated sources pass 3500 bytes; service "s4" on host h and the checks after it are not converted`) {
+		t.Errorf("no note on the limit: %q", cv.notes)
+	}
+}
