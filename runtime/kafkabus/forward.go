@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -56,20 +57,44 @@ func NewForwarder(src bus.Consumer, dst bus.Producer, log *slog.Logger) *Forward
 // in flight when ctx ends is still sent (one attempt) and committed. Batches
 // already in the journal are sent together (up to MaxBatches batches or
 // MaxRows rows per round), so a backlog drains at Kafka's pace rather than
-// one round trip per batch.
+// one round trip per batch. The next round is read from the journal and
+// encoded while the brokers acknowledge the current one; rounds are sent
+// and committed one after the other, in order.
 func (f *Forwarder) Run(ctx context.Context) error {
+	fctx, stop := context.WithCancel(ctx)
+	defer stop()
+	rounds := make(chan pending)
+	var sendErr error
+	var wg sync.WaitGroup
+	wg.Go(func() { sendErr = f.sendRounds(ctx, rounds, stop) })
+	err := f.readRounds(fctx, rounds)
+	close(rounds)
+	wg.Wait()
+	switch {
+	case sendErr != nil:
+		return sendErr
+	case fctx.Err() != nil:
+		return nil
+	}
+	return err
+}
+
+// pending is a round read from the source, ready to send.
+type pending struct {
+	send    func(context.Context) error
+	release func()
+	first   int64       // source offset of the first batch
+	last    bus.Message // commit position
+	batches int
+}
+
+// readRounds reads rounds from the source and hands them to the sender
+// until ctx ends or the source is closed.
+func (f *Forwarder) readRounds(ctx context.Context, rounds chan<- pending) error {
 	// ready is a done context: a Fetch with it returns only what is
 	// already there.
 	ready, cancel := context.WithCancel(ctx)
 	cancel()
-	var ms []bus.Message
-	release := func() {
-		for _, m := range ms {
-			m.Record.Release()
-		}
-		ms = ms[:0]
-	}
-	defer release()
 	for {
 		m, err := f.src.Fetch(ctx)
 		if err != nil {
@@ -78,7 +103,7 @@ func (f *Forwarder) Run(ctx context.Context) error {
 			}
 			return err
 		}
-		ms = append(ms, m)
+		ms := []bus.Message{m}
 		rows := m.Record.NumRows()
 		for len(ms) < f.MaxBatches && rows < f.MaxRows {
 			m, err := f.src.Fetch(ready)
@@ -88,38 +113,93 @@ func (f *Forwarder) Run(ctx context.Context) error {
 			ms = append(ms, m)
 			rows += m.Record.NumRows()
 		}
-		if !f.publish(ctx, ms) {
-			return nil
-		}
-		last := ms[len(ms)-1]
-		release()
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.AttemptTimeout)
-		err = f.src.Commit(cctx, last)
-		cancel()
-		if err != nil {
-			return err
-		}
-		f.offset.Store(last.Offset)
-		if ctx.Err() != nil {
+		p := f.prepare(ms)
+		select {
+		case rounds <- p:
+		case <-ctx.Done():
+			p.release()
 			return nil
 		}
 	}
 }
 
-// publish retries until Kafka acknowledges ms; false when ctx ended first.
-func (f *Forwarder) publish(ctx context.Context, ms []bus.Message) bool {
+// prepare turns ms into a round. For a *Topic the batches are encoded now
+// and released (a round that cannot be encoded fails each attempt, like
+// one Kafka refuses); another producer publishes them batch by batch.
+func (f *Forwarder) prepare(ms []bus.Message) pending {
+	p := pending{first: ms[0].Offset, last: ms[len(ms)-1], batches: len(ms)}
+	p.last.Record = nil
+	release := func() {
+		for _, m := range ms {
+			m.Record.Release()
+		}
+	}
+	t, ok := f.dst.(*Topic)
+	if !ok {
+		p.release = release
+		p.send = func(ctx context.Context) error {
+			for _, m := range ms {
+				if err := f.dst.Publish(ctx, m.Key, m.Record); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		return p
+	}
+	r, err := t.prepare(f.Origin, ms)
+	release()
+	p.release = func() {}
+	if err != nil {
+		p.send = func(context.Context) error { return err }
+		return p
+	}
+	p.send = func(ctx context.Context) error { return t.write(ctx, r) }
+	return p
+}
+
+// sendRounds sends each round until Kafka acknowledges it, then commits
+// it in the source. Once ctx ends, the round being sent gets its attempt
+// and the rest are dropped (they stay in the source); after a failed
+// commit it stops the reader and drops the rest too.
+func (f *Forwarder) sendRounds(ctx context.Context, rounds <-chan pending, stopReader context.CancelFunc) error {
+	var err error
+	for p := range rounds {
+		if err != nil || ctx.Err() != nil {
+			p.release()
+			continue
+		}
+		ok := f.publish(ctx, p)
+		p.release()
+		if !ok {
+			continue
+		}
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.AttemptTimeout)
+		err = f.src.Commit(cctx, p.last)
+		cancel()
+		if err != nil {
+			stopReader()
+			continue
+		}
+		f.offset.Store(p.last.Offset)
+	}
+	return err
+}
+
+// publish retries until Kafka acknowledges p; false when ctx ended first.
+func (f *Forwarder) publish(ctx context.Context, p pending) bool {
 	backoff := f.MinBackoff
 	for {
 		// A round in flight when ctx ends still gets its attempt (the
 		// journal was drained into it at shutdown); only retries stop.
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.AttemptTimeout)
-		err := f.send(actx, ms)
+		err := p.send(actx)
 		cancel()
 		if err == nil {
 			if f.down.Swap(false) {
-				f.log.Info("kafka reachable again, draining the local journal", "offset", ms[0].Offset)
+				f.log.Info("kafka reachable again, draining the local journal", "offset", p.first)
 			}
-			f.forwarded.Add(uint64(len(ms)))
+			f.forwarded.Add(uint64(p.batches))
 			f.lastOK.Store(time.Now().UnixNano())
 			return true
 		}
@@ -129,9 +209,9 @@ func (f *Forwarder) publish(ctx context.Context, ms []bus.Message) bool {
 		f.failures.Add(1)
 		if !f.down.Swap(true) {
 			f.log.Error("kafka unreachable: samples stay in the local journal until it returns",
-				"offset", ms[0].Offset, "err", err)
+				"offset", p.first, "err", err)
 		} else {
-			f.log.Warn("kafka still unreachable", "offset", ms[0].Offset, "retry_in", backoff, "err", err)
+			f.log.Warn("kafka still unreachable", "offset", p.first, "retry_in", backoff, "err", err)
 		}
 		select {
 		case <-ctx.Done():
@@ -140,18 +220,6 @@ func (f *Forwarder) publish(ctx context.Context, ms []bus.Message) bool {
 		}
 		backoff = min(backoff*2, f.MaxBackoff)
 	}
-}
-
-func (f *Forwarder) send(ctx context.Context, ms []bus.Message) error {
-	if t, ok := f.dst.(*Topic); ok {
-		return t.PublishBatches(ctx, f.Origin, ms)
-	}
-	for _, m := range ms {
-		if err := f.dst.Publish(ctx, m.Key, m.Record); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // ForwarderStats is a snapshot for /metrics.

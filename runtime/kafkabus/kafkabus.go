@@ -241,41 +241,66 @@ func (t *Topic) Publish(ctx context.Context, key string, rec arrow.RecordBatch) 
 // of one batch (so that within any partition they increase). Like
 // Publish, not safe for concurrent use.
 func (t *Topic) PublishBatches(ctx context.Context, origin string, batches []bus.Message) error {
-	var msgs []kafka.Message
-	var rows int64
+	r, err := t.prepare(origin, batches)
+	if err != nil {
+		return err
+	}
+	return t.write(ctx, r)
+}
+
+// round is a round of batches encoded as messages, which can be written
+// (and written again after a failure) without the batches.
+type round struct {
+	msgs     []kafka.Message
+	rows     int64
+	attempts int
+}
+
+// prepare encodes batches as PublishBatches writes them. Not safe for
+// concurrent use; it may run while another round is being written.
+func (t *Topic) prepare(origin string, batches []bus.Message) (*round, error) {
+	r := &round{}
 	defer t.releaseParts()
 	for _, b := range batches {
-		first := len(msgs)
+		first := len(r.msgs)
 		var err error
 		if t.parts, err = t.split.split(t.parts[:0], b.Record, b.Key); err != nil {
-			return err
+			return nil, err
 		}
 		for _, p := range t.parts {
-			if msgs, err = t.encode(msgs, p.key, p.rec); err != nil {
-				return err
+			if r.msgs, err = t.encode(r.msgs, p.key, p.rec); err != nil {
+				return nil, err
 			}
 		}
 		t.releaseParts()
 		if origin != "" {
-			for i := first; i < len(msgs); i++ {
-				msgs[i].Headers = append(msgs[i].Headers,
+			for i := first; i < len(r.msgs); i++ {
+				r.msgs[i].Headers = append(r.msgs[i].Headers,
 					kafka.Header{Key: HeaderOrigin, Value: []byte(origin)},
 					kafka.Header{Key: HeaderOriginPos, Value: fmt.Appendf(nil, "%d:%d", b.Offset, i-first)})
 			}
 		}
-		rows += b.Record.NumRows()
+		r.rows += b.Record.NumRows()
 	}
-	if err := t.writer.WriteMessages(ctx, msgs...); err != nil {
-		// Values of a failed round may still sit in the writer's queue:
-		// they are not recycled.
-		return fmt.Errorf("kafka %s: publish %d rows: %w", t.opts.Topic, rows, err)
+	return r, nil
+}
+
+// write sends r and returns once the brokers acknowledged all of it.
+func (t *Topic) write(ctx context.Context, r *round) error {
+	r.attempts++
+	if err := t.writer.WriteMessages(ctx, r.msgs...); err != nil {
+		return fmt.Errorf("kafka %s: publish %d rows: %w", t.opts.Topic, r.rows, err)
 	}
-	for _, m := range msgs {
+	for _, m := range r.msgs {
 		t.stats.Bytes.Add(uint64(len(m.Value)))
-		putValue(m.Value) // acknowledged: the writer is done with it
+		// A failed attempt's messages may still sit in the writer's queue:
+		// only a round acknowledged at its first attempt is recycled.
+		if r.attempts == 1 {
+			putValue(m.Value)
+		}
 	}
-	t.stats.Published.Add(uint64(len(msgs)))
-	t.stats.PublishedRows.Add(uint64(rows))
+	t.stats.Published.Add(uint64(len(r.msgs)))
+	t.stats.PublishedRows.Add(uint64(r.rows))
 	return nil
 }
 
