@@ -14,6 +14,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -275,9 +276,10 @@ func allFromOneCompaction(names []string) bool {
 // A merge holds a page per column of each file it reads (readMemory: ~70
 // bytes per row of an archiver file, ~18 MB for one of DefaultFlushRows
 // rows), so one merge reads files within mergeReadBytes (and at most
-// maxFanIn of them): more are merged in rounds, runs of consecutive inputs
-// into intermediate temp files first (zstd 1, small pages: ~3 MB held per
-// file read), removed at the end or, after a crash, by the next recovery.
+// maxFanIn of them): more are merged in rounds (spillRuns), runs of
+// consecutive inputs into intermediate temp files first (zstd 1, small
+// pages: ~3 MB held per file read), removed at the end or, after a crash,
+// by the next recovery.
 // Runs of consecutive inputs keep ties in input order: the rows, and so the
 // output bytes, are the same as a merge of all the inputs at once.
 func mergeInto(pdir, id string, l *layout, enc *encoder, paths []string, rowDigests []digest, opts *CompactOptions) (_ []string, err error) {
@@ -298,10 +300,14 @@ func mergeInto(pdir, id string, l *layout, enc *encoder, paths []string, rowDige
 		}
 	}()
 	budget := cmp.Or(opts.readBytes, mergeReadBytes)
+	// What reading an intermediate file holds: per column, a page
+	// compressed, uncompressed and decoded (readMemory cannot tell small
+	// pages from the footer).
+	spillMem := int64(len(l.schema.Columns())) * 3 * spillPageBytes
 	spillEnc := newEncoder(l, writerConfig{CompressionLevel: spillLevel, RowGroupRows: opts.RowGroupRows, PageBytes: spillPageBytes})
 	for round := 0; ; round++ {
-		runs := mergeRuns(mem, budget)
-		if len(runs) <= 1 {
+		runs := spillRuns(mem, budget)
+		if runs == nil {
 			break // one merge reads them all
 		}
 		var next []string
@@ -319,11 +325,7 @@ func mergeInto(pdir, id string, l *layout, enc *encoder, paths []string, rowDige
 			if err := spill(path, l, spillEnc, paths[start:start+n], orig[start:start+n], rowDigests); err != nil {
 				return nil, err
 			}
-			m, err := readMemory(path)
-			if err != nil {
-				return nil, err
-			}
-			next, nextOrig, nextMem = append(next, path), append(nextOrig, -1), append(nextMem, m)
+			next, nextOrig, nextMem = append(next, path), append(nextOrig, -1), append(nextMem, spillMem)
 			start += n
 		}
 		paths, orig, mem = next, nextOrig, nextMem
@@ -345,23 +347,59 @@ func mergeInto(pdir, id string, l *layout, enc *encoder, paths []string, rowDige
 	return names, m.checkDigests(rowDigests)
 }
 
-// mergeRuns splits files whose readMemory is mem, in order, into runs of
-// consecutive files that one merge reads: within budget bytes and maxFanIn
-// files, but at least two files (a single file over the budget is a run of
-// its own). It returns the runs' lengths.
-func mergeRuns(mem []int64, budget int64) []int {
-	var runs []int
-	n, sum := 0, int64(0)
+// spillRuns plans a round of a merge of files whose readMemory is mem: it
+// splits them, in order, into runs of consecutive files, a run of two or
+// more to be merged into an intermediate file, a run of one kept as it is,
+// and returns the runs' lengths; none when one merge reads them all (within
+// budget bytes and maxFanIn files, or a single file).
+//
+// More than maxFanIn files are cut into runs within the budget and
+// maxFanIn. Fewer but over the budget, only the pairs of consecutive files
+// that hold most are merged first, until the others fit with them: the
+// fewer rows go through an intermediate file, the less it costs.
+func spillRuns(mem []int64, budget int64) []int {
+	var total int64
 	for _, m := range mem {
-		if n > 0 && (n == maxFanIn || (n >= 2 && sum+m > budget)) {
-			runs = append(runs, n)
-			n, sum = 0, 0
-		}
-		n++
-		sum += m
+		total += m
 	}
-	if n > 0 {
-		runs = append(runs, n)
+	if len(mem) <= 1 || (len(mem) <= maxFanIn && total <= budget) {
+		return nil
+	}
+	var runs []int
+	if len(mem) > maxFanIn {
+		n, sum := 0, int64(0)
+		for _, m := range mem {
+			if n > 0 && (n == maxFanIn || (n >= 2 && sum+m > budget)) {
+				runs = append(runs, n)
+				n, sum = 0, 0
+			}
+			n++
+			sum += m
+		}
+		return append(runs, n)
+	}
+	pairs := make([]int, len(mem)/2) // pair p is files 2p and 2p+1
+	for p := range pairs {
+		pairs[p] = p
+	}
+	pairMem := func(p int) int64 { return mem[2*p] + mem[2*p+1] }
+	slices.SortStableFunc(pairs, func(a, b int) int { return cmp.Compare(pairMem(b), pairMem(a)) })
+	merged := make([]bool, len(pairs))
+	for _, p := range pairs {
+		if total <= budget {
+			break
+		}
+		merged[p] = true
+		total -= pairMem(p) // an intermediate file holds little
+	}
+	for i := 0; i < len(mem); {
+		if i%2 == 0 && i/2 < len(merged) && merged[i/2] {
+			runs = append(runs, 2)
+			i += 2
+			continue
+		}
+		runs = append(runs, 1)
+		i++
 	}
 	return runs
 }
@@ -375,10 +413,11 @@ const (
 	spillPageBytes = 128 << 10
 )
 
-// readMemory estimates what a merge holds to read the file at path, from
-// its footer: for the row group that needs most, a page of each column
-// chunk uncompressed (its whole chunk, at most pageBytes) and 4 bytes per
-// value of it decoded (dictionary indexes, string offsets).
+// readMemory estimates what a merge holds to read the file at path, an
+// archive file, from its footer: for the row group that needs most, a page
+// of each column chunk uncompressed (its whole chunk, at most pageBytes, the
+// archive's page size) and 4 bytes per value of it decoded (dictionary
+// indexes, string offsets).
 func readMemory(path string) (n int64, err error) {
 	defer func() {
 		if p := recover(); p != nil {

@@ -142,3 +142,32 @@ func TestCompactRefusesUnsortedInput(t *testing.T) {
 		})
 	}
 }
+
+// A round merges the fewest rows it can into intermediate files: none when
+// the files fit, the pairs that hold most when a few do not, runs within
+// the budget and the fan-in when there are too many files.
+func TestSpillRuns(t *testing.T) {
+	const mb = 1 << 20
+	tiny := make([]int64, maxFanIn+6)
+	for i := range tiny {
+		tiny[i] = 1
+	}
+	for _, c := range []struct {
+		name   string
+		mem    []int64
+		budget int64
+		want   []int
+	}{
+		{"fits", []int64{17 * mb, 17 * mb, 5 * mb}, 64 * mb, nil},
+		{"one file over the budget", []int64{100 * mb}, 64 * mb, nil},
+		{"the largest pair", []int64{17 * mb, 17 * mb, 5 * mb, 17 * mb, 17 * mb, 5 * mb}, 64 * mb, []int{2, 1, 1, 1, 1}},
+		{"pairs until it fits", []int64{5 * mb, 5 * mb, 30 * mb, 30 * mb, 20 * mb, 20 * mb, 9 * mb}, 50 * mb, []int{1, 1, 2, 2, 1}},
+		{"every pair", []int64{1, 1, 1, 1, 1}, 1, []int{2, 2, 1}},
+		{"too many files", tiny, 64 * mb, []int{maxFanIn, 6}},
+		{"too many files over the budget", tiny, 10, []int{10, 10, 10, 10, 10, 10, 10}},
+	} {
+		if got := spillRuns(c.mem, c.budget); !slices.Equal(got, c.want) {
+			t.Errorf("%s: runs %v, want %v", c.name, got, c.want)
+		}
+	}
+}
