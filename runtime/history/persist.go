@@ -318,6 +318,7 @@ func (a *Archive) partitionFiles(p partition, r *reader, d *dayShare, want smPai
 	if rec == nil {
 		return itemFiles(items), dirMtime, stored, nil
 	}
+	next := 0
 	for _, it := range items {
 		if it.isDir {
 			continue
@@ -326,7 +327,7 @@ func (a *Archive) partitionFiles(p partition, r *reader, d *dayShare, want smPai
 		if old != nil && old.covers(want.source, want.metric) {
 			continue
 		}
-		f := rec.file(it.name)
+		f := rec.file(it.name, &next)
 		if f == nil || len(f.index) == 0 || f.size != it.file.size || f.mtime != it.file.mtime.UnixNano() {
 			continue
 		}
@@ -343,10 +344,15 @@ func (a *Archive) partitionFiles(p partition, r *reader, d *dayShare, want smPai
 	return itemFiles(items), dirMtime, stored, nil
 }
 
-// file returns the record of the file called name, or nil.
-func (p *dayPart) file(name string) *fileRecord {
-	for i := range p.files {
+// file returns the record of the file called name, or nil. The records
+// and a directory listing are both in name order: the search starts at
+// *next, which is moved past the record found, so that looking up a whole
+// listing is linear.
+func (p *dayPart) file(name string, next *int) *fileRecord {
+	for k := range p.files {
+		i := (*next + k) % len(p.files)
 		if string(p.files[i].name) == name {
+			*next = i + 1
 			return &p.files[i]
 		}
 	}
@@ -422,13 +428,14 @@ func (a *Archive) storeDay(start int64, updates []partUpdate, now time.Time) {
 			old = &parts[i]
 		}
 		np := dayPart{hour: hour, dirMtime: u.dirMtime.UnixNano(), files: make([]fileRecord, 0, len(u.files))}
+		next := 0
 		for _, f := range u.files {
 			name := filepath.Base(f.path)
 			rec := fileRecord{name: []byte(name), size: f.size, mtime: f.mtime.UnixNano()}
 			if idx := a.cache.get(f); idx != nil && idx.pairs == nil {
 				rec.index = encodeFileIndex(nil, idx)
 			} else if old != nil {
-				if of := old.file(name); of != nil && of.size == rec.size && of.mtime == rec.mtime {
+				if of := old.file(name, &next); of != nil && of.size == rec.size && of.mtime == rec.mtime {
 					rec.index = of.index
 				}
 			}
