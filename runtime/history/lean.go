@@ -296,7 +296,7 @@ func (d *chunkDecoder) decompress(codec compress.Codec, body []byte, size int32)
 		return body, nil
 	}
 	if cap(d.page) < int(size) {
-		d.page = make([]byte, 0, size)
+		d.page = make([]byte, 0, pow2(int64(size)))
 	}
 	out, err := codec.Decode(d.page[:0], body)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/bits"
 	"os"
 	"slices"
 	"sort"
@@ -269,13 +270,18 @@ func (r *reader) aggregate(key fileKey, idx *seriesIndex) error {
 	return nil
 }
 
-// chunkBuf returns n bytes of the reader's chunk buffer.
+// chunkBuf returns n (> 0) bytes of the reader's chunk buffer, grown to a
+// power of two: a query's chunks (tens of KB, a few MB in dense hours)
+// reallocate it a few times at most.
 func (r *reader) chunkBuf(n int64) []byte {
 	if int64(cap(r.file)) < n {
-		r.file = make([]byte, max(n, wholeFile))
+		r.file = make([]byte, pow2(n))
 	}
 	return r.file[:n]
 }
+
+// pow2 is the smallest power of two not below n (> 0).
+func pow2(n int64) int64 { return 1 << bits.Len64(uint64(n-1)) }
 
 // runPoints are the points of one run that readLean decoded.
 type runPoints struct {
