@@ -62,6 +62,10 @@ func decode(stream []byte, mem memory.Allocator, shared bool) (rec arrow.RecordB
 	}
 	rec = rd.RecordBatch()
 	rec.Retain()
+	if rows := rec.NumRows(); rows > maxRows(len(stream)) {
+		rec.Release()
+		return nil, fmt.Errorf("record batch claims %d rows in a %d-byte stream", rows, len(stream))
+	}
 	if rd.Next() {
 		rec.Release()
 		return nil, errors.New("IPC stream holds more than one record batch")
@@ -72,6 +76,12 @@ func decode(stream []byte, mem memory.Allocator, shared bool) (rec arrow.RecordB
 	}
 	return rec, nil
 }
+
+// maxRows bounds the rows a stream of n bytes can hold: one bit per row
+// (a validity or boolean buffer) after the largest expansion a codec
+// allows. Only a batch without buffers (no columns, or null-typed ones)
+// could claim more, and whoever iterates its rows would never finish.
+func maxRows(n int) int64 { return 8 * maxExpansion * int64(n) }
 
 // streamMessages is an ipc.MessageReader over an in-memory IPC stream that
 // Check accepted. Each message's metadata is a slice of the stream; its body
@@ -191,6 +201,14 @@ func validateArray(a arrow.Array) (err error) {
 	}
 	switch arr := a.(type) {
 	case *array.Map:
+		// The entries struct must hold the rows the offsets point at (the
+		// list check does not look inside it); its key and item columns
+		// are validated whole.
+		if entries, ok := arr.ListValues().(*array.Struct); ok {
+			if err := entries.Validate(); err != nil {
+				return err
+			}
+		}
 		if err := validateArray(arr.Keys()); err != nil {
 			return err
 		}

@@ -209,9 +209,13 @@ func FuzzDecode(f *testing.F) {
 		if !array.RecordEqual(owned, shared) {
 			t.Fatalf("the decoders disagree")
 		}
-		for i := range int(owned.NumRows()) {
-			for _, col := range shared.Columns() {
+		// Every value of the first and the last rows reads without a panic
+		// (all rows would take seconds on a batch of null columns).
+		n := int(shared.NumRows())
+		for _, col := range shared.Columns() {
+			for i := range min(n, 256) {
 				_ = col.ValueStr(i)
+				_ = col.ValueStr(n - 1 - i)
 			}
 		}
 	})
