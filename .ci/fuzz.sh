@@ -22,9 +22,10 @@
 # testdata/fuzz/<target>/ as a failing input ("fuzzing process hung or
 # terminated unexpectedly"), and the script replays it to print the stacks
 # of the slow path. The worker's own check (it panics after 10 s of wall
-# time on one input) ends the same way. At the time limit a run is ended
-# only after fresh progress, so a slow input in flight is caught, not cut
-# off.
+# time on one input) ends the same way. A run ends at the first progress
+# line in the last 3 s of its time (the coordinator prints one every 3 s),
+# or later while the worker is busy with one input: a slow input in flight
+# is caught, not cut off.
 # GOMAXPROCS=1 keeps the worker's CPU time close to its wall time (no
 # parallel GC), and minimization is off (-test.fuzzminimizetime=0), since a
 # minimization step does not move the progress line either; minimize a
@@ -50,6 +51,11 @@ case $fuzztime in
 esac
 if ! [[ $secs =~ ^[0-9]+$ ]] || [ "$secs" -eq 0 ]; then
 	echo "fuzz.sh: bad time $fuzztime (want e.g. 10s, 2m or 30)" >&2
+	exit 2
+fi
+# A healthy worker spends up to 3 CPU seconds between two progress lines.
+if ! [[ $stall_cpu =~ ^[0-9]+$ ]] || [ "$stall_cpu" -lt 4 ]; then
+	echo "fuzz.sh: STALL_CPU=$stall_cpu: want 4 or more (CPU seconds; progress lines come every 3 s)" >&2
 	exit 2
 fi
 
@@ -104,7 +110,7 @@ fuzz_one() {
 	pid=$!
 	start=$SECONDS
 	while kill -0 "$pid" 2>/dev/null; do
-		sleep 1
+		sleep 0.5
 		w=$(worker_of "$pid")
 		cpu=$(cpu_of "$w")
 		key=$(progress "$out")
@@ -123,7 +129,9 @@ fuzz_one() {
 			stalled=1
 		fi
 		now=$SECONDS
-		if [ $((now - start)) -ge "$secs" ]; then
+		# From 3 s before the time limit (one progress period), the run
+		# ends at the next progress line: never in the middle of a stall.
+		if [ $((now - start + 3)) -ge "$secs" ]; then
 			ending=1
 			# A worker starved of CPU makes no progress without reaching the
 			# stall limit either: that is the machine, not an input.
@@ -162,21 +170,47 @@ fuzz_one() {
 	return 0
 }
 
-failed=()
-declare -A importpaths=()
+# The packages with fuzz targets, in order, and their targets.
+pkgs=()
+declare -A targets_of=()
 while read -r file; do
 	pkg="./$(dirname "$file")"
-	targets=$(grep -oE '^func Fuzz[A-Za-z0-9_]+' "$file" | cut -d' ' -f2)
-	bin="$work/$(echo "${pkg#./}" | tr '/' '_').test"
-	for target in $targets; do
+	for target in $(grep -oE '^func Fuzz[A-Za-z0-9_]+' "$file" | cut -d' ' -f2); do
 		[[ -z $only || "$pkg $target" =~ $only ]] || continue
-		if [ ! -x "$bin" ]; then
-			go test -c -fuzz=. -o "$bin" "$pkg"
-			importpaths[$pkg]=$(go list "$pkg")
-		fi
-		fuzz_one "$pkg" "${importpaths[$pkg]}" "$target" "$bin" || failed+=("$pkg $target")
+		[ -n "${targets_of[$pkg]:-}" ] || pkgs+=("$pkg")
+		targets_of[$pkg]+="$target "
 	done
 done < <(git grep -l '^func Fuzz' -- '*_test.go' ':!interop')
+
+binary() { echo "$work/$(echo "${1#./}" | tr '/' '_').test"; }
+
+# build PKG: the package's test binary, instrumented for fuzzing. The next
+# package builds while this one fuzzes (the worker uses one core).
+build() { go test -c -fuzz=. -o "$(binary "$1")" "$1" >"$(binary "$1").log" 2>&1; }
+
+failed=()
+next=""
+if [ ${#pkgs[@]} -gt 0 ]; then
+	build "${pkgs[0]}" &
+	next=$!
+fi
+for i in "${!pkgs[@]}"; do
+	pkg=${pkgs[$i]}
+	if ! wait "$next"; then
+		cat "$(binary "$pkg").log"
+		echo "FAIL: $pkg: the test binary does not build"
+		exit 1
+	fi
+	if [ $((i + 1)) -lt ${#pkgs[@]} ]; then
+		build "${pkgs[$((i + 1))]}" &
+		next=$!
+	fi
+	importpath=$(go list "$pkg")
+	for target in ${targets_of[$pkg]}; do
+		fuzz_one "$pkg" "$importpath" "$target" "$(binary "$pkg")" || failed+=("$pkg $target")
+	done
+done
+wait
 if [ ${#failed[@]} -gt 0 ]; then
 	printf 'FAIL: %s\n' "${failed[@]}"
 	exit 1
