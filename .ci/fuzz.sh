@@ -28,8 +28,8 @@
 # is caught, not cut off.
 # GOMAXPROCS=1 keeps the worker's CPU time close to its wall time (no
 # parallel GC), and minimization is off (-test.fuzzminimizetime=0), since a
-# minimization step does not move the progress line either; minimize a
-# failing input locally with go test -fuzz.
+# minimization step does not move the progress line either: a failing
+# input is kept as the fuzzer found it.
 #
 # Allowed stalls: targets whose slow input is known and routed to the owner
 # of the code, each with the finding that describes it. A stall there is a
