@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs every fuzz target in the module for a bounded time each (first
 # argument, default 10s; plain seconds or a number with s/m). Any failure
-# fails the run: a crash, a panic, a failed check, and a slow input. An
-# optional second argument, an extended regexp, selects the "./pkg Target"
-# pairs to run (e.g. '.ci/fuzz.sh 2m nagiosimport').
+# fails the run: a crash, a panic, a failed check, a slow input and one that
+# allocates gigabytes. An optional second argument, an extended regexp,
+# selects the "./pkg Target" pairs to run (e.g. '.ci/fuzz.sh 2m nagios').
 #
 # Why not `go test -fuzz=X -fuzztime=10s`: Go 1.26's fuzz coordinator can end
 # such a run with "context deadline exceeded" and no input. The -fuzztime
@@ -26,6 +26,13 @@
 # line in the last 3 s of its time (the coordinator prints one every 3 s),
 # or later while the worker is busy with one input: a slow input in flight
 # is caught, not cut off.
+#
+# Memory: the test binary and its worker run with $FUZZ_MEM_MB MB of address
+# space (ulimit -v, default 4096; Go reserves about 2 GB at start), so an
+# input that makes a decoder allocate gigabytes fails in the worker with
+# "fatal error: out of memory" while it is in flight, and is written and
+# replayed (under the same limit) like a slow one.
+#
 # GOMAXPROCS=1 keeps the worker's CPU time close to its wall time (no
 # parallel GC), and minimization is off (-test.fuzzminimizetime=0), since a
 # minimization step does not move the progress line either: a failing
@@ -42,6 +49,7 @@ set -euo pipefail
 fuzztime=${1:-10s}
 only=${2:-}
 stall_cpu=${STALL_CPU:-5}
+mem_mb=${FUZZ_MEM_MB:-4096}
 cd "$(dirname "$0")/.."
 
 case $fuzztime in
@@ -56,6 +64,10 @@ fi
 # A healthy worker spends up to 3 CPU seconds between two progress lines.
 if ! [[ $stall_cpu =~ ^[0-9]+$ ]] || [ "$stall_cpu" -lt 4 ]; then
 	echo "fuzz.sh: STALL_CPU=$stall_cpu: want 4 or more (CPU seconds; progress lines come every 3 s)" >&2
+	exit 2
+fi
+if ! [[ $mem_mb =~ ^[0-9]+$ ]] || [ "$mem_mb" -lt 3072 ]; then
+	echo "fuzz.sh: FUZZ_MEM_MB=$mem_mb: want 3072 or more (Go reserves about 2 GB of address space at start)" >&2
 	exit 2
 fi
 
@@ -103,6 +115,7 @@ fuzz_one() {
 	echo "fuzz $pkg $target ($fuzztime)"
 	(
 		cd "$pkg"
+		ulimit -v $((mem_mb * 1024))
 		exec env GOMAXPROCS=1 "$bin" -test.run='^$' -test.fuzz="^${target}\$" \
 			-test.fuzztime=1000000000x -test.fuzzminimizetime=0 -test.parallel=1 \
 			-test.fuzzcachedir="$cachedir/$importpath"
@@ -151,16 +164,16 @@ fuzz_one() {
 		local input
 		input=$(sed -n 's/^ *Failing input written to //p' "$out" | tail -n 1)
 		if [ -n "$input" ]; then
-			echo "fuzz $pkg $target: replaying $pkg/$input (goroutine stacks if it still runs after 30s):"
-			(cd "$pkg" && timeout -s QUIT 30s "$bin" -test.run="^${target}\$/^$(basename "$input")\$" -test.v 2>&1 | head -n 80) || true
+			echo "fuzz $pkg $target: replaying $pkg/$input (goroutine stacks if it runs out of memory or still runs after 30s):"
+			(cd "$pkg" && ulimit -v $((mem_mb * 1024)) && timeout -s QUIT 30s "$bin" -test.run="^${target}\$/^$(basename "$input")\$" -test.v 2>&1 | head -n 80) || true
 		fi
 		local finding=${allowed_stalls["$pkg $target"]:-}
 		if [ -n "$finding" ]; then
-			echo "WARNING: $pkg $target stalled on a slow input; allowed, see $finding"
+			echo "WARNING: $pkg $target stalled on a slow or memory-hungry input; allowed, see $finding"
 			[ -n "$input" ] && rm -f "$pkg/$input"
 			return 0
 		fi
-		echo "FAIL: $pkg $target: a slow input (input above; a decoder of outside bytes must bound its work)"
+		echo "FAIL: $pkg $target: a slow or memory-hungry input (input above; a decoder of outside bytes must bound its work)"
 		return 1
 	fi
 	if [ $rc -ne 0 ]; then
