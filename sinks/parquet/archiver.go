@@ -48,6 +48,12 @@ type Options struct {
 	// ranges being written; ranges are committed in the order they were
 	// cut.
 	Writers int
+	// WaitForWriters makes Run wait for each range to be written before it
+	// fetches more: one range's rows in memory instead of up to two. For a
+	// node whose producers share the cores with the archiver, where the
+	// overlap gains no rate and the rows it holds cost memory and, under a
+	// memory limit, garbage collection (docs/benchmarks.md).
+	WaitForWriters bool
 
 	// fault, when set by tests, is called at each step of a write with the
 	// step's name; a test simulates a crash there (runtime.Goexit).
@@ -240,11 +246,16 @@ func (a *Archiver) Run(ctx context.Context) error {
 	}
 	for {
 		// Commit what the writers finished; fetch no further than one
-		// FlushRows ahead of the ranges being written.
-		if err := a.settle(ctx, a.inflight > a.opts.FlushRows); err != nil {
+		// FlushRows ahead of the ranges being written (none ahead with
+		// WaitForWriters).
+		ahead := a.opts.FlushRows
+		if a.opts.WaitForWriters {
+			ahead = 0
+		}
+		if err := a.settle(ctx, a.inflight > ahead); err != nil {
 			return a.stop(ctx)
 		}
-		if a.inflight > a.opts.FlushRows {
+		if a.inflight > ahead {
 			continue
 		}
 		fetchCtx, cancel := a.fetchContext(ctx)

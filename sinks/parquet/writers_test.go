@@ -88,3 +88,45 @@ func TestRecoveryKeepsTempFilesBeingWritten(t *testing.T) {
 		t.Fatalf("a leftover temp file survived recovery: %v", err)
 	}
 }
+
+// With WaitForWriters, Run fetches nothing while a range is being written:
+// when a range is committed, no row beyond it is held. Without it, Run
+// fetches (and cuts) the next range meanwhile, the rows being in the
+// journal already: the overlap the option trades away for memory.
+func TestWaitForWritersHoldsOneRange(t *testing.T) {
+	for _, wait := range []bool{true, false} {
+		t.Run(fmt.Sprintf("wait=%v", wait), func(t *testing.T) {
+			dir := t.TempDir()
+			j := openJournal(t, filepath.Join(dir, "journal"))
+			// Ranges large enough that encoding one takes longer than
+			// fetching the next batch from the journal.
+			rows := genRows(0, 160_000, 1)
+			publish(t, j, rows, 10_000) // 16 batches, ranges of 4
+			archive := filepath.Join(dir, "archive")
+			var held []int // rows held beyond the range at each commit; on Run's goroutine
+			var a *Archiver
+			ready := make(chan struct{})
+			opts := Options{Config: Config{Dir: archive, FlushRows: 40_000, FlushInterval: time.Hour}, Writers: 1, WaitForWriters: wait,
+				fault: func(step string) {
+					if step == "committed" {
+						<-ready
+						// The range being committed is still in flight.
+						held = append(held, a.rows+a.inflight-40_000)
+					}
+				}}
+			r := start(t, j, opts)
+			a = r.a
+			close(ready)
+			waitFor(t, "4 ranges written", func() bool { return r.a.Stats().Flushes >= 4 })
+			r.stop(t)
+			assertExactlyOnce(t, readArchive(t, filepath.Join(archive, "samples")), rows)
+			fetchedMeanwhile := slices.ContainsFunc(held[:3], func(n int) bool { return n > 0 })
+			if wait && fetchedMeanwhile {
+				t.Errorf("rows held at each commit %v: Run fetched while a range was written", held[:3])
+			}
+			if !wait && !fetchedMeanwhile {
+				t.Errorf("rows held at each commit %v: without WaitForWriters Run should fetch while a range is written", held[:3])
+			}
+		})
+	}
+}
