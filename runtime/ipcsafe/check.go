@@ -2,9 +2,9 @@
 // Kafka messages) without trusting them: arrow-go sizes slices and buffers
 // from lengths inside the metadata, so a malformed stream could make it
 // exhaust memory (a fatal error, not a recoverable panic) or recurse
-// without end. Check bounds every vector the reader sizes allocations from,
-// and Decode caps each allocation and turns any remaining panic into an
-// error.
+// without end. Check bounds every vector the reader sizes allocations from
+// and every buffer against its message's body, and Decode caps each
+// allocation and turns any remaining panic into an error.
 package ipcsafe
 
 import (
@@ -27,6 +27,12 @@ const (
 	fbHeaderSchema          = 1
 	fbHeaderDictionaryBatch = 2
 	fbHeaderRecordBatch     = 3
+)
+
+// Arrow IPC body compression codecs (format/Message.fbs, CompressionType).
+const (
+	fbCompressionLZ4Frame = 0
+	fbCompressionZSTD     = 1
 )
 
 type fbChecker struct {
@@ -82,6 +88,9 @@ func checkMessage(meta []byte) (int64, error) {
 	if o := msg.Offset(fbSlot(3)); o != 0 {
 		body = msg.GetInt64(msg.Pos + flatbuffers.UOffsetT(o))
 	}
+	if body < 0 {
+		return 0, fmt.Errorf("message body length %d is negative", body)
+	}
 	var kind byte
 	if o := msg.Offset(fbSlot(1)); o != 0 {
 		kind = msg.GetByte(msg.Pos + flatbuffers.UOffsetT(o))
@@ -97,11 +106,11 @@ func checkMessage(meta []byte) (int64, error) {
 	case fbHeaderSchema:
 		err = c.schema(hdr)
 	case fbHeaderRecordBatch:
-		err = c.recordBatch(hdr)
+		err = c.recordBatch(hdr, body)
 	case fbHeaderDictionaryBatch:
 		var data flatbuffers.Table
 		if data, ok, err = c.table(hdr, 1); err == nil && ok {
-			err = c.recordBatch(data)
+			err = c.recordBatch(data, body)
 		}
 	}
 	return body, err
@@ -239,14 +248,55 @@ func (c *fbChecker) field(f flatbuffers.Table, depth int) error {
 	return c.tables(f, 5, func(child flatbuffers.Table) error { return c.field(child, depth+1) })
 }
 
-func (c *fbChecker) recordBatch(rb flatbuffers.Table) error {
-	for _, v := range []struct{ slot, elem int }{{1, 16}, {2, 16}, {4, 8}} {
+// recordBatch checks a RecordBatch: nodes, buffers, compression,
+// variadicBufferCounts, and that every buffer lies inside the message body
+// of body bytes. arrow-go slices a buffer out of the body without checking
+// its end against the body's length, only against the capacity behind it:
+// a buffer running past the body would read the stream's next bytes, or
+// the padding of a copied body.
+func (c *fbChecker) recordBatch(rb flatbuffers.Table, body int64) error {
+	for _, v := range []struct{ slot, elem int }{{1, 16}, {4, 8}} {
 		if _, _, err := c.vector(rb, v.slot, v.elem); err != nil {
 			return err
 		}
 	}
-	_, _, err := c.table(rb, 3)
-	return err
+	compressed, err := c.compression(rb)
+	if err != nil {
+		return err
+	}
+	start, n, err := c.vector(rb, 2, 16)
+	if err != nil {
+		return err
+	}
+	for i := range n {
+		at := start + uint64(i)*16
+		off := int64(binary.LittleEndian.Uint64(c.buf[at:]))
+		length := int64(binary.LittleEndian.Uint64(c.buf[at+8:]))
+		if off < 0 || length < 0 || off > body || length > body-off {
+			return fmt.Errorf("buffer %d (offset %d, %d bytes) exceeds the message body of %d bytes", i, off, length, body)
+		}
+		if compressed && length > 0 && length < 8 {
+			return fmt.Errorf("compressed buffer %d of %d bytes is shorter than its 8-byte length prefix", i, length)
+		}
+	}
+	return nil
+}
+
+// compression checks the BodyCompression of a RecordBatch, if any, and
+// reports whether its buffers are compressed.
+func (c *fbChecker) compression(rb flatbuffers.Table) (bool, error) {
+	bc, ok, err := c.table(rb, 3)
+	if err != nil || !ok {
+		return false, err
+	}
+	var codec byte // LZ4_FRAME when absent
+	if o := bc.Offset(fbSlot(0)); o != 0 {
+		codec = bc.GetByte(bc.Pos + flatbuffers.UOffsetT(o))
+	}
+	if codec != fbCompressionLZ4Frame && codec != fbCompressionZSTD {
+		return false, fmt.Errorf("unknown body compression codec %d", codec)
+	}
+	return true, nil
 }
 
 // limitAllocator refuses (with a recoverable panic) any single allocation

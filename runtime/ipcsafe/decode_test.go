@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"strings"
 	"testing"
 	"unsafe"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	flatbuffers "github.com/google/flatbuffers/go"
 )
 
 var testSchema = arrow.NewSchema([]arrow.Field{
@@ -154,6 +156,101 @@ func TestDecodeRefusesDamage(t *testing.T) {
 			}
 		}
 	}
+}
+
+// A buffer must lie inside its message's body, and a compressed one must
+// hold its length prefix: arrow-go slices buffers against the capacity
+// behind the body, so a copied body (padded to 64 bytes) let Decode read
+// past it while DecodeShared (exact capacity) panicked. Both now refuse it.
+func TestDecodeRefusesBufferOutsideBody(t *testing.T) {
+	rec := testBatch(50)
+	defer rec.Release()
+	for _, tc := range []struct {
+		name   string
+		opts   []ipc.Option
+		damage func(buffers []byte, body int64, rb flatbuffers.Table)
+		want   string
+	}{
+		{"last buffer one byte past the body", nil, func(buffers []byte, body int64, _ flatbuffers.Table) {
+			last := buffers[len(buffers)-16:]
+			off := int64(binary.LittleEndian.Uint64(last))
+			binary.LittleEndian.PutUint64(last[8:], uint64(body-off+1))
+		}, "exceeds the message body"},
+		{"negative offset", nil, func(buffers []byte, _ int64, _ flatbuffers.Table) {
+			binary.LittleEndian.PutUint64(buffers[16:], uint64(1<<64-8))
+		}, "exceeds the message body"},
+		{"offset+length overflowing", nil, func(buffers []byte, _ int64, _ flatbuffers.Table) {
+			binary.LittleEndian.PutUint64(buffers[16:], 8)
+			binary.LittleEndian.PutUint64(buffers[16+8:], 1<<63-1)
+		}, "exceeds the message body"},
+		{"compressed buffer without its length prefix", []ipc.Option{ipc.WithZstd()}, func(buffers []byte, _ int64, _ flatbuffers.Table) {
+			for b := buffers; len(b) > 0; b = b[16:] {
+				if binary.LittleEndian.Uint64(b[8:]) > 0 {
+					binary.LittleEndian.PutUint64(b[8:], 4)
+					return
+				}
+			}
+			t.Fatal("no non-empty buffer")
+		}, "shorter than its 8-byte length prefix"},
+		{"unknown compression codec", []ipc.Option{ipc.WithZstd()}, func(_ []byte, _ int64, rb flatbuffers.Table) {
+			bc := rb.Indirect(rb.Pos + flatbuffers.UOffsetT(rb.Offset(fbSlot(3))))
+			o := (&flatbuffers.Table{Bytes: rb.Bytes, Pos: bc}).Offset(fbSlot(0))
+			if o == 0 {
+				t.Fatal("zstd codec not written")
+			}
+			rb.Bytes[bc+flatbuffers.UOffsetT(o)] = 7
+		}, "unknown body compression codec 7"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stream := encodeStream(t, rec, tc.opts...)
+			tc.damage(recordBatchBuffers(t, stream))
+			for _, shared := range []bool{false, true} {
+				got, err := decode(aligned(stream, 0), memory.DefaultAllocator, shared)
+				if err == nil {
+					got.Release()
+					t.Fatalf("shared=%v: decoded without error", shared)
+				}
+				if !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("shared=%v: error %q does not say %q", shared, err, tc.want)
+				}
+			}
+		})
+	}
+}
+
+// recordBatchBuffers finds the record batch message of stream and returns
+// its buffers vector (16 bytes a buffer) and RecordBatch table, both
+// slices of stream, and its body length.
+func recordBatchBuffers(t *testing.T, stream []byte) ([]byte, int64, flatbuffers.Table) {
+	t.Helper()
+	for rest := stream; len(rest) >= 8; {
+		n := binary.LittleEndian.Uint32(rest[4:]) // after the continuation marker
+		meta := rest[8 : 8+n]
+		body, err := checkMessage(meta)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rest = rest[8+int64(n)+body:]
+		c := &fbChecker{buf: meta, budget: len(meta)}
+		msg, err := c.root()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if msg.GetByte(msg.Pos+flatbuffers.UOffsetT(msg.Offset(fbSlot(1)))) != fbHeaderRecordBatch {
+			continue
+		}
+		rb, _, err := c.table(msg, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start, nbuf, err := c.vector(rb, 2, 16)
+		if err != nil || nbuf == 0 {
+			t.Fatalf("buffers vector: %d buffers, %v", nbuf, err)
+		}
+		return meta[start : start+uint64(nbuf)*16], body, rb
+	}
+	t.Fatal("no record batch in the stream")
+	return nil, 0, flatbuffers.Table{}
 }
 
 // schemaEnd is the length of the stream's first message (the schema).
