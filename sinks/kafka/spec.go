@@ -45,8 +45,8 @@ var Spec = &module.Spec{
 		module.String(FieldClientID, "Client id sent to the brokers.").Def("recon").Adv(),
 		module.String(FieldRequiredAcks, "Acknowledgements a write waits for; a sample counts as sent only once acknowledged.").
 			Def("all").OneOf("all", "one").Adv(),
-		module.String(FieldCompression, "Compression of message batches.").
-			Def("none").OneOf("none", "gzip", "snappy", "lz4", "zstd").Adv(),
+		module.String(FieldCompression, "Compression of message batches (Kafka's own: consumers decompress it transparently). `lz4` sends ~2.6× fewer bytes than `none` and costs the brokers less CPU; `zstd` sends the fewest bytes for more producer CPU.").
+			Def("lz4").OneOf("none", "gzip", "snappy", "lz4", "zstd").Adv(),
 		module.Duration(FieldBatchTimeout, "Longest time a message waits for its batch to fill.").
 			Def(50*time.Millisecond).Range(0, 60).Adv(),
 		module.Size(FieldBatchBytes, "Largest batch sent to a partition at once.").
