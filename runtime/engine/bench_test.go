@@ -64,7 +64,7 @@ func BenchmarkDurableSamples(b *testing.B) {
 	cfg := parquet.DefaultConfig(filepath.Join(dir, "archive"))
 	cfg.FlushInterval = time.Second
 	cfg.Compact = false
-	a, err := parquet.NewArchiver(parquet.Options{Config: cfg, Consumer: c, Logger: quiet})
+	a, err := parquet.NewArchiver(archiverOptions(cfg, parquet.SamplesTable, c, quiet)) // as recond runs it
 	if err != nil {
 		b.Fatal(err)
 	}

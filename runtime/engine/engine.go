@@ -378,13 +378,7 @@ func (e *Engine) startConsumers(ctx context.Context, wg *sync.WaitGroup, errs ch
 		return nil, fmt.Errorf("archiver consumer: %w", err)
 	}
 	ac := e.track(name, jc)
-	// One writer, waited for: on one node the batcher, the journal and the
-	// sources share the cores with the archiver, and encoding while Run
-	// fetches the next range gained no rate but held twice the rows (peak
-	// RSS 475 vs 340 MiB; ~8 % more CPU per sample under recond's memory
-	// limit: docs/benchmarks.md).
-	e.archiver, err = parquet.NewArchiver(parquet.Options{Config: cfg, Consumer: ac, Writers: 1, WaitForWriters: true,
-		Logger: e.log.With("component", "archiver")})
+	e.archiver, err = parquet.NewArchiver(archiverOptions(cfg, parquet.SamplesTable, ac, e.log.With("component", "archiver")))
 	if err != nil {
 		ac.Close()
 		return nil, fmt.Errorf("archiver: %w", err)
@@ -406,8 +400,7 @@ func (e *Engine) startConsumers(ctx context.Context, wg *sync.WaitGroup, errs ch
 			ac.Close()
 			return nil, fmt.Errorf("alerts archiver consumer: %w", err)
 		}
-		alertArchiver, err := parquet.NewArchiver(parquet.Options{Config: cfg, Table: parquet.AlertsTable, Consumer: aj, Writers: 1, WaitForWriters: true,
-			Logger: e.log.With("component", "archiver")})
+		alertArchiver, err := parquet.NewArchiver(archiverOptions(cfg, parquet.AlertsTable, aj, e.log.With("component", "archiver")))
 		if err != nil {
 			ac.Close()
 			aj.Close()
@@ -1006,3 +999,11 @@ func (e *Engine) Scheduler() *scheduler.Scheduler { return e.sched }
 // Server returns the listener, for other parts of recond to add routes.
 // Valid once Ready was called.
 func (e *Engine) Server() *server.Server { return e.server }
+
+// archiverOptions configures an archiver of a node's journal. One writer,
+// waited for: on one node the batcher, the journal and the sources share
+// the cores with the archiver, and encoding while Run fetches the next
+// range gained no rate but held twice the rows (docs/benchmarks.md).
+func archiverOptions(cfg parquet.Config, table parquet.Table, c bus.Consumer, log *slog.Logger) parquet.Options {
+	return parquet.Options{Config: cfg, Table: table, Consumer: c, Writers: 1, WaitForWriters: true, Logger: log}
+}
