@@ -323,26 +323,16 @@ type partFiles struct {
 // that reads an hour stats its directory anyway, and an hour that does not
 // exist is skipped there.
 func (a *Archive) hoursInRange(from, to int64) ([]partition, error) {
-	root := filepath.Join(a.dir, "samples")
-	days, err := a.dirs.list(root)
+	days, err := a.days("samples")
 	if err != nil {
 		return nil, err
 	}
 	var out []partition
 	for _, d := range days {
-		day, ok := strings.CutPrefix(d.name, "date=")
-		if !ok || !d.isDir {
-			continue
-		}
-		t, err := time.Parse(time.DateOnly, day)
-		if err != nil {
-			continue
-		}
-		start := t.UnixNano()
+		start, ddir := d.start, d.dir
 		if start+dayNS <= from || start >= to {
 			continue
 		}
-		ddir := filepath.Join(root, d.name)
 		for h := range int64(24) {
 			if hour := start + h*hourNS; hour+hourNS > from && hour < to {
 				out = append(out, partition{dir: ddir + string(filepath.Separator) + hourDirs[h], hour: hour})
@@ -371,26 +361,16 @@ type partition struct {
 // keep accepts, oldest first. Directories that are not hive partitions are
 // ignored; a missing table directory is an empty table.
 func (a *Archive) partitions(table string, keep func(hour int64) bool) ([]partition, error) {
-	root := filepath.Join(a.dir, table)
-	days, err := a.dirs.list(root)
+	days, err := a.days(table)
 	if err != nil {
 		return nil, err
 	}
 	var out []partition
 	for _, d := range days {
-		day, ok := strings.CutPrefix(d.name, "date=")
-		if !ok || !d.isDir {
-			continue
-		}
-		t, err := time.Parse(time.DateOnly, day)
-		if err != nil {
-			continue
-		}
-		dayNS := t.UnixNano()
+		dayNS, ddir := d.start, d.dir
 		if !overlapsDay(dayNS, keep) {
 			continue
 		}
-		ddir := filepath.Join(root, d.name)
 		hours, err := a.dirs.list(ddir)
 		if err != nil {
 			return nil, err
@@ -411,6 +391,35 @@ func (a *Archive) partitions(table string, keep func(hour int64) bool) ([]partit
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].hour < out[j].hour })
+	return out, nil
+}
+
+// tableDay is a date=YYYY-MM-DD directory of a table.
+type tableDay struct {
+	dir   string
+	start int64 // Unix nanoseconds of the day's start
+}
+
+// days lists the day directories of table; entries that are not
+// date=YYYY-MM-DD directories are ignored.
+func (a *Archive) days(table string) ([]tableDay, error) {
+	root := filepath.Join(a.dir, table)
+	items, err := a.dirs.list(root)
+	if err != nil {
+		return nil, err
+	}
+	var out []tableDay
+	for _, d := range items {
+		day, ok := strings.CutPrefix(d.name, "date=")
+		if !ok || !d.isDir {
+			continue
+		}
+		t, err := time.Parse(time.DateOnly, day)
+		if err != nil {
+			continue
+		}
+		out = append(out, tableDay{dir: filepath.Join(root, d.name), start: t.UnixNano()})
+	}
 	return out, nil
 }
 
