@@ -11,6 +11,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	flatbuffers "github.com/google/flatbuffers/go"
@@ -178,8 +179,34 @@ func Validate(rec arrow.RecordBatch) error {
 		if int64(col.Len()) != rec.NumRows() {
 			return fmt.Errorf("column %d has %d rows, batch %d", i, col.Len(), rec.NumRows())
 		}
+		if err := validateBitmaps(col.Data()); err != nil {
+			return fmt.Errorf("column %s: %w", rec.ColumnName(i), err)
+		}
 		if err := validateArray(col); err != nil {
 			return fmt.Errorf("column %s: %w", rec.ColumnName(i), err)
+		}
+	}
+	return nil
+}
+
+// validateBitmaps checks that every validity bitmap, of the array and of
+// its children and dictionary, covers the array's rows. arrow-go's checks
+// do not look at it, and counting or reading the nulls of an array whose
+// message declared nulls over a short bitmap indexes past its end.
+func validateBitmaps(d arrow.ArrayData) error {
+	if bufs := d.Buffers(); len(bufs) > 0 && bufs[0] != nil && d.DataType().ID() != arrow.NULL {
+		if need := bitutil.BytesForBits(int64(d.Offset() + d.Len())); int64(bufs[0].Len()) < need {
+			return fmt.Errorf("validity bitmap of %d bytes for %d rows at offset %d", bufs[0].Len(), d.Len(), d.Offset())
+		}
+	}
+	for _, c := range d.Children() {
+		if err := validateBitmaps(c); err != nil {
+			return err
+		}
+	}
+	if d.DataType().ID() == arrow.DICTIONARY {
+		if dict, ok := d.Dictionary().(*array.Data); ok && dict != nil {
+			return validateBitmaps(dict)
 		}
 	}
 	return nil
