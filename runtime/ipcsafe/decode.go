@@ -48,7 +48,7 @@ func decode(stream []byte, mem memory.Allocator, shared bool) (rec arrow.RecordB
 		return nil, err
 	}
 	guard := limitAllocator{Allocator: mem, limit: maxExpansion*len(stream) + 1<<20}
-	msgs := &streamMessages{rest: stream, mem: guard, shared: shared}
+	msgs := &streamMessages{rest: stream, shared: shared}
 	msgs.refs.Add(1)
 	rd, err := ipc.NewReaderFromMessageReader(msgs, ipc.WithAllocator(guard))
 	if err != nil {
@@ -87,11 +87,10 @@ func maxRows(n int) int64 { return 8 * maxExpansion * int64(n) }
 // streamMessages is an ipc.MessageReader over an in-memory IPC stream that
 // Check accepted. Each message's metadata is a slice of the stream; its body
 // is one too when shared is set and the body is 8-byte aligned in memory
-// (Arrow's buffers are read in place as typed slices), and a copy in mem
-// otherwise.
+// (Arrow's buffers are read in place as typed slices), and an aligned copy
+// of exactly its length otherwise.
 type streamMessages struct {
 	rest   []byte
-	mem    memory.Allocator
 	shared bool
 	refs   atomic.Int64
 	msg    *ipc.Message
@@ -130,14 +129,17 @@ func (s *streamMessages) Message() (*ipc.Message, error) {
 	}
 	raw := s.rest[:body:body]
 	s.rest = s.rest[body:]
-	var buf *memory.Buffer
-	if s.shared && (len(raw) == 0 || uintptr(unsafe.Pointer(unsafe.SliceData(raw)))%8 == 0) {
-		buf = memory.NewBufferBytes(raw)
-	} else {
-		buf = memory.NewResizableBuffer(s.mem)
-		buf.Resize(len(raw))
-		copy(buf.Bytes(), raw)
+	if !s.shared || (len(raw) > 0 && uintptr(unsafe.Pointer(unsafe.SliceData(raw)))%8 != 0) {
+		// A copy, 8-byte aligned, with exactly the body's capacity: an
+		// allocator's copy would be padded, and a buffer the metadata
+		// places past the body would read that padding instead of
+		// failing as it does in place.
+		words := make([]uint64, (len(raw)+7)/8)
+		body := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(words))), len(raw))
+		copy(body, raw)
+		raw = body
 	}
+	buf := memory.NewBufferBytes(raw)
 	s.msg = ipc.NewMessage(memory.NewBufferBytes(meta), buf)
 	buf.Release() // the message holds it
 	return s.msg, nil

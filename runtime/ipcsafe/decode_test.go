@@ -256,7 +256,7 @@ func recordBatchBuffers(t *testing.T, stream []byte) ([]byte, int64, flatbuffers
 // schemaEnd is the length of the stream's first message (the schema).
 func schemaEnd(t *testing.T, stream []byte) int {
 	t.Helper()
-	msgs := &streamMessages{rest: stream, mem: memory.DefaultAllocator}
+	msgs := &streamMessages{rest: stream}
 	msgs.refs.Add(1)
 	defer msgs.Release()
 	if _, err := msgs.Message(); err != nil {
