@@ -192,16 +192,22 @@ func Validate(rec arrow.RecordBatch) error {
 }
 
 // validateBitmaps checks that every validity bitmap, of the array and of
-// its children and dictionary, covers the array's rows. arrow-go's checks
-// do not look at it, and counting or reading the nulls of an array whose
-// message declared nulls over a short bitmap indexes past its end.
+// its children and dictionary, covers the array's rows, and that a struct's
+// fields hold its rows. arrow-go's checks look at neither: counting the
+// nulls over a short bitmap, or slicing a struct (a map's entries) whose
+// fields are short, indexes past their ends.
 func validateBitmaps(d arrow.ArrayData) error {
 	if bufs := d.Buffers(); len(bufs) > 0 && bufs[0] != nil && d.DataType().ID() != arrow.NULL {
 		if need := bitutil.BytesForBits(int64(d.Offset() + d.Len())); int64(bufs[0].Len()) < need {
 			return fmt.Errorf("validity bitmap of %d bytes for %d rows at offset %d", bufs[0].Len(), d.Len(), d.Offset())
 		}
 	}
-	for _, c := range d.Children() {
+	for i, c := range d.Children() {
+		// A struct's fields are read at the struct's rows (slicing a map's
+		// entries slices its key and item columns): each must hold them.
+		if d.DataType().ID() == arrow.STRUCT && c.Len() < d.Offset()+d.Len() {
+			return fmt.Errorf("struct field %d has %d rows, the struct %d at offset %d", i, c.Len(), d.Len(), d.Offset())
+		}
 		if err := validateBitmaps(c); err != nil {
 			return err
 		}
@@ -242,6 +248,9 @@ func validateArray(a arrow.Array) (err error) {
 			return err
 		}
 		return validateArray(arr.Items())
+	case array.ListLike:
+		// The list check covers the offsets, not the values they index.
+		return validateArray(arr.ListValues())
 	case *array.Struct:
 		for i := 0; i < arr.NumField(); i++ {
 			if err := validateArray(arr.Field(i)); err != nil {
