@@ -248,6 +248,26 @@ func validateArray(a arrow.Array) (err error) {
 			return err
 		}
 		return validateArray(arr.Items())
+	case *array.FixedSizeBinary:
+		// arrow-go checks neither the width a schema declares nor the
+		// values buffer's length against it.
+		width := arr.DataType().(*arrow.FixedSizeBinaryType).ByteWidth
+		d := arr.Data()
+		if width <= 0 {
+			return fmt.Errorf("fixed-size binary of width %d", width)
+		}
+		if bufs := d.Buffers(); d.Len() > 0 && (len(bufs) < 2 || bufs[1] == nil || int64(bufs[1].Len()) < int64(d.Offset()+d.Len())*int64(width)) {
+			return fmt.Errorf("fixed-size binary values shorter than %d rows of %d bytes", d.Len(), width)
+		}
+	case *array.FixedSizeList:
+		n, d := int64(arr.DataType().(*arrow.FixedSizeListType).Len()), arr.Data()
+		if n < 0 {
+			return fmt.Errorf("fixed-size list of %d values", n)
+		}
+		if int64(arr.ListValues().Len()) < int64(d.Offset()+d.Len())*n {
+			return fmt.Errorf("fixed-size list of %d rows of %d values holds %d values", d.Len(), n, arr.ListValues().Len())
+		}
+		return validateArray(arr.ListValues())
 	case array.ListLike:
 		// The list check covers the offsets, not the values they index.
 		return validateArray(arr.ListValues())
