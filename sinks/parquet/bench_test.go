@@ -3,6 +3,7 @@ package parquet
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -111,3 +112,58 @@ func dirBytes(b *testing.B, dir string) int64 {
 	}
 	return n
 }
+
+// BenchmarkEncodeRange encodes one archiver range per iteration, as a
+// writer goroutine does (plan, then a file per hour), with the encoder
+// reused across ranges: 262,144 rows in four 65,536-row batches, one
+// source each, of the http-like shape of the Kafka end-to-end benchmark
+// (32,128 series, no labels). It reports CPU ns per row (user + system:
+// the columns are encoded in parallel) and the file bytes per row.
+//
+//	go test -run '^$' -bench BenchmarkEncodeRange -benchtime 20x -count 3 ./sinks/parquet/
+func BenchmarkEncodeRange(b *testing.B) {
+	const batchRows, nBatches = 65536, 4
+	var batches []arrow.RecordBatch
+	t0 := base + int64(30*time.Minute)
+	for s := range nBatches {
+		rows := make([]testRow, batchRows)
+		for i := range rows {
+			unit := "s"
+			v := float64(i%1000) / 1000
+			rows[i] = testRow{Ts: t0 + int64(i)*int64(time.Millisecond), Pipeline: "bench", Source: fmt.Sprintf("web-%02d", s),
+				Module: "http", Target: fmt.Sprintf("10.0.%d.%d", i%16, i%251), Metric: []string{"duration", "code", "status", "available"}[i%4],
+				Value: &v, Unit: &unit, Node: "collector-1"}
+		}
+		batches = append(batches, record(rows))
+	}
+	defer func() {
+		for _, r := range batches {
+			r.Release()
+		}
+	}()
+	l, err := SamplesTable.compile()
+	if err != nil {
+		b.Fatal(err)
+	}
+	opts := Options{Config: DefaultConfig(b.TempDir())}
+	enc := newEncoder(l, opts.writerConfig())
+	out := &countingWriter{w: io.Discard}
+	encode := func() {
+		for _, g := range enc.plan(batches) {
+			if err := enc.writeFile(out, batches, g.refs); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	encode() // the writer goroutine's first range
+	out.n = 0
+	b.ReportAllocs()
+	cpu0 := cpuTime(b)
+	for b.Loop() {
+		encode()
+	}
+	rows := float64(b.N * batchRows * nBatches)
+	b.ReportMetric(float64((cpuTime(b) - cpu0).Nanoseconds())/rows, "cpu-ns/row")
+	b.ReportMetric(float64(out.n)/rows, "B/row")
+}
+

@@ -45,4 +45,34 @@ func TestEncoderSameInputSameBytes(t *testing.T) {
 	if again := encode(used, rows); !bytes.Equal(again, want) {
 		t.Fatal("encoding the same rows twice gave different bytes")
 	}
+
+	// The encoder remembers series between flushes: series it knows that
+	// the flush lacks, and new ones ranked among them, leave the bytes as
+	// a fresh encoder writes them; so does forgetting them at the bound.
+	for _, maxSeries := range []int{maxKnownSeries, 5} {
+		e := newEncoder(l, opts.writerConfig())
+		e.maxSeries = maxSeries
+		encode(e, renamed(genRows(20_000, 2000, 1), "src3-"))
+		if got := encode(e, rows); !bytes.Equal(got, want) {
+			t.Fatalf("maxSeries %d: after other series the rows encoded to %d bytes, %d fresh", maxSeries, len(got), len(want))
+		}
+		encode(e, renamed(genRows(30_000, 2000, 1), "src0-"))
+		mixed := append(renamed(genRows(40_000, 500, 2), "src5-"), rows...)
+		wantMixed := encode(newEncoder(l, opts.writerConfig()), mixed)
+		if got := encode(e, mixed); !bytes.Equal(got, wantMixed) {
+			t.Fatalf("maxSeries %d: known and new series together encoded to %d bytes, %d fresh", maxSeries, len(got), len(wantMixed))
+		}
+		if len(e.series) > maxSeries+len(mixed) {
+			t.Fatalf("maxSeries %d: the encoder remembers %d series", maxSeries, len(e.series))
+		}
+	}
+}
+
+// renamed gives rows' sources the prefix p: series a flush of rows
+// without it lacks, ranked among theirs.
+func renamed(rows []testRow, p string) []testRow {
+	for i := range rows {
+		rows[i].Source = p + rows[i].Source
+	}
+	return rows
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -63,8 +64,11 @@ type encoder struct {
 	opts []pq.WriterOption
 
 	// sort scratch
-	series     map[string]int32
-	seriesKeys []string // len(keyIdx) strings per series, by series id
+	maxSeries  int              // series remembered between flushes (maxKnownSeries)
+	series     map[string]int32 // series key → id, kept across flushes
+	seriesKeys []string         // len(keyIdx) strings per series, by series id
+	order      []int32          // series ids by key
+	rank       []int32          // series id → its place in order
 	keyBuf     []byte
 	rowSeries  []int32
 	rowSlot    []int32
@@ -74,6 +78,7 @@ type encoder struct {
 	sortedRefs []rowRef
 	sortedTs   []int64
 	counts     []int
+	next       []int
 	groups     []hourGroup
 
 	scratch []colScratch // one per column worker
@@ -81,10 +86,11 @@ type encoder struct {
 
 func newEncoder(l *layout, cfg writerConfig) *encoder {
 	e := &encoder{
-		l:       l,
-		cfg:     cfg,
-		series:  make(map[string]int32),
-		scratch: make([]colScratch, max(1, runtime.GOMAXPROCS(0))),
+		l:         l,
+		cfg:       cfg,
+		series:    make(map[string]int32),
+		maxSeries: maxKnownSeries,
+		scratch:   make([]colScratch, max(1, runtime.GOMAXPROCS(0))),
 	}
 	e.opts = writerOptions(l, cfg)
 	return e
@@ -115,13 +121,21 @@ func sortingColumns(names []string) []pq.SortingColumn {
 	return cols
 }
 
+// maxKnownSeries bounds the series an encoder remembers between flushes.
+// Flushes of a steady stream hold the same series, so they reuse the
+// series' ids, copied keys and ranking instead of sorting the keys anew
+// each time; beyond the bound the next flush starts afresh.
+const maxKnownSeries = 1 << 17
+
 // plan sorts the rows of batches by (hour, series key, time), keeping the
 // arrival order of equal rows so that the same input always gives the same
 // files. The result is valid until the next call.
 func (e *encoder) plan(batches []arrow.RecordBatch) []hourGroup {
 	l := e.l
-	clear(e.series)
-	e.seriesKeys = e.seriesKeys[:0]
+	if len(e.series) > e.maxSeries {
+		clear(e.series)
+		e.seriesKeys, e.rank = e.seriesKeys[:0], e.rank[:0]
+	}
 	e.rowSeries, e.rowSlot, e.rowTs = e.rowSeries[:0], e.rowSlot[:0], e.rowTs[:0]
 	e.hours, e.refs = e.hours[:0], e.refs[:0]
 	nk := len(l.keyIdx)
@@ -147,10 +161,7 @@ func (e *encoder) plan(batches []arrow.RecordBatch) []hourGroup {
 				id = int32(len(e.series))
 				e.series[string(e.keyBuf)] = id
 				for _, s := range keys {
-					e.seriesKeys = append(e.seriesKeys, s.Value(i)) // copied below
-				}
-				for j := len(e.seriesKeys) - nk; j < len(e.seriesKeys); j++ {
-					e.seriesKeys[j] = string([]byte(e.seriesKeys[j]))
+					e.seriesKeys = append(e.seriesKeys, strings.Clone(s.Value(i)))
 				}
 			}
 			e.rowSeries = append(e.rowSeries, id)
@@ -160,21 +171,26 @@ func (e *encoder) plan(batches []arrow.RecordBatch) []hourGroup {
 		}
 	}
 
-	// Rank the series by their key strings, then the hours.
+	// Rank the series by their key strings (again only when new ones
+	// came), then the hours.
 	nSeries := len(e.series)
-	order := make([]int32, nSeries)
-	for i := range order {
-		order[i] = int32(i)
+	if len(e.rank) != nSeries {
+		order := slices.Grow(e.order[:0], nSeries)[:nSeries]
+		for i := range order {
+			order[i] = int32(i)
+		}
+		slices.SortFunc(order, func(a, b int32) int {
+			ka := e.seriesKeys[int(a)*nk : int(a+1)*nk]
+			kb := e.seriesKeys[int(b)*nk : int(b+1)*nk]
+			return slices.Compare(ka, kb)
+		})
+		e.rank = slices.Grow(e.rank[:0], nSeries)[:nSeries]
+		for r, id := range order {
+			e.rank[id] = int32(r)
+		}
+		e.order = order
 	}
-	slices.SortFunc(order, func(a, b int32) int {
-		ka := e.seriesKeys[int(a)*nk : int(a+1)*nk]
-		kb := e.seriesKeys[int(b)*nk : int(b+1)*nk]
-		return slices.Compare(ka, kb)
-	})
-	rank := make([]int32, nSeries)
-	for r, id := range order {
-		rank[id] = int32(r)
-	}
+	rank := e.rank
 	hourOrder := make([]int, len(e.hours))
 	for i := range hourOrder {
 		hourOrder[i] = i
@@ -199,7 +215,8 @@ func (e *encoder) plan(batches []arrow.RecordBatch) []hourGroup {
 	n := len(e.refs)
 	e.sortedRefs = slices.Grow(e.sortedRefs[:0], n)[:n]
 	e.sortedTs = slices.Grow(e.sortedTs[:0], n)[:n]
-	next := slices.Clone(e.counts[:nBuckets])
+	e.next = append(e.next[:0], e.counts[:nBuckets]...)
+	next := e.next
 	for i := range e.refs {
 		k := bucket(i)
 		p := next[k]
