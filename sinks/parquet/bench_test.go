@@ -163,7 +163,6 @@ func BenchmarkEncodeRange(b *testing.B) {
 		encode()
 	}
 	rows := float64(b.N * batchRows * nBatches)
-	b.ReportMetric(float64((cpuTime(b) - cpu0).Nanoseconds())/rows, "cpu-ns/row")
+	b.ReportMetric(float64((cpuTime(b)-cpu0).Nanoseconds())/rows, "cpu-ns/row")
 	b.ReportMetric(float64(out.n)/rows, "B/row")
 }
-
