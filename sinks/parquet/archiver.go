@@ -558,7 +558,7 @@ func (a *Archiver) encodeRange(w *rangeWriter, job *writeJob) error {
 			return err
 		}
 		t, n, err := writeTemp(dir, name, w.buf, func(out io.Writer) error {
-			return w.enc.writeFile(out, job.p.batches, g.refs)
+			return w.enc.writeFile(out, job.p.batches, g.refs, g.keys)
 		})
 		if err != nil {
 			return err

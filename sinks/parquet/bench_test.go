@@ -150,7 +150,7 @@ func BenchmarkEncodeRange(b *testing.B) {
 	out := &countingWriter{w: io.Discard}
 	encode := func() {
 		for _, g := range enc.plan(batches) {
-			if err := enc.writeFile(out, batches, g.refs); err != nil {
+			if err := enc.writeFile(out, batches, g.refs, g.keys); err != nil {
 				b.Fatal(err)
 			}
 		}

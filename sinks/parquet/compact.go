@@ -495,7 +495,7 @@ func (e *encoder) writeMerged(out io.Writer, m *merger, targetSize int64) error 
 		if len(chunk) == 0 {
 			break
 		}
-		if err := e.writeRowGroup(w.ColumnWriters(), batches, chunk); err != nil {
+		if err := e.writeRowGroup(w.ColumnWriters(), batches, chunk, seriesKeys{}); err != nil {
 			return err
 		}
 		inGroup += len(chunk)

@@ -154,7 +154,7 @@ func compactInputFiles(b *testing.B, rows []testRow, perFile int) [][]byte {
 		groups := enc.plan(batches)
 		var buf bytes.Buffer
 		for _, g := range groups {
-			if err := enc.writeFile(&buf, batches, g.refs); err != nil {
+			if err := enc.writeFile(&buf, batches, g.refs, g.keys); err != nil {
 				b.Fatal(err)
 			}
 		}

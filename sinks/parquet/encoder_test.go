@@ -2,6 +2,9 @@ package parquet
 
 import (
 	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -27,7 +30,7 @@ func TestEncoderSameInputSameBytes(t *testing.T) {
 		}()
 		var buf bytes.Buffer
 		for _, g := range e.plan(batches) {
-			if err := e.writeFile(&buf, batches, g.refs); err != nil {
+			if err := e.writeFile(&buf, batches, g.refs, g.keys); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -68,6 +71,42 @@ func TestEncoderSameInputSameBytes(t *testing.T) {
 	}
 }
 
+// Key columns are read by series (one copy of each series' keys) when
+// the plan gives them: the file is the one the rows' own bytes give.
+func TestEncoderKeysBySeriesSameBytes(t *testing.T) {
+	l, err := SamplesTable.compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := Options{Config: DefaultConfig(t.TempDir())}
+	cfg := opts.writerConfig()
+	cfg.RowGroupRows = 1500 // several row groups per file
+	rows := append(genRows(0, 4000, 2), renamed(genRows(9000, 3000, 2), "x-")...)
+	batches := []arrow.RecordBatch{record(rows[:2500]), record(rows[2500:])}
+	defer func() {
+		for _, b := range batches {
+			b.Release()
+		}
+	}()
+	e := newEncoder(l, cfg)
+	groups := e.plan(batches)
+	if len(groups) != 2 {
+		t.Fatalf("%d hour groups, want 2", len(groups))
+	}
+	for _, g := range groups {
+		var bySeries, byRow bytes.Buffer
+		if err := e.writeFile(&bySeries, batches, g.refs, g.keys); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.writeFile(&byRow, batches, g.refs, seriesKeys{}); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(bySeries.Bytes(), byRow.Bytes()) {
+			t.Fatalf("hour %d: %d bytes with keys by series, %d with the rows' own: they differ", g.hour, bySeries.Len(), byRow.Len())
+		}
+	}
+}
+
 // renamed gives rows' sources the prefix p: series a flush of rows
 // without it lacks, ranked among theirs.
 func renamed(rows []testRow, p string) []testRow {
@@ -75,4 +114,90 @@ func renamed(rows []testRow, p string) []testRow {
 		rows[i].Source = p + rows[i].Source
 	}
 	return rows
+}
+
+// A batch whose string column holds one value in every row (or null in
+// every row) is written without reading its rows; the file must hold each
+// row's own value all the same, for batches that only look constant too.
+func TestEncoderConstantColumns(t *testing.T) {
+	l, err := SamplesTable.compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := Options{Config: DefaultConfig(t.TempDir())}
+	str := func(s string) *string { return &s }
+	shapes := map[string]func(i int) *string{
+		"constant":        func(int) *string { return str("ms") },
+		"all null":        func(int) *string { return nil },
+		"last differs":    func(i int) *string { return str(map[bool]string{true: "mt", false: "ms"}[i == 299]) },
+		"lengths differ":  func(i int) *string { return str(map[bool]string{true: "msms", false: "ms"}[i == 150]) },
+		"one null":        func(i int) *string { return map[bool]*string{true: nil, false: str("ms")}[i == 7] },
+		"periodic bytes":  func(i int) *string { return str(map[bool]string{true: "ab", false: "abab"}[i%2 == 0]) },
+		"empty strings":   func(int) *string { return str("") },
+		"constant slices": func(int) *string { return str("s") },
+	}
+	var want []testRow
+	var batches []arrow.RecordBatch
+	defer func() {
+		for _, b := range batches {
+			b.Release()
+		}
+	}()
+	seq := 0
+	for name, unit := range shapes {
+		rows := genRows(seq, 300, 1)
+		for i := range rows {
+			rows[i].Unit = unit(i)
+			rows[i].Node = "n-" + name
+		}
+		rec := record(rows)
+		if name == "constant slices" { // a batch sliced out of a longer one: offsets start past 0
+			full := record(append(genRows(seq+300, 50, 1), rows...))
+			rec.Release()
+			rec = full.NewSlice(50, 350)
+			full.Release()
+		}
+		batches = append(batches, rec)
+		want = append(want, rows...)
+		seq += 1000
+	}
+	e := newEncoder(l, opts.writerConfig())
+	dir := t.TempDir()
+	var got []testRow
+	for i, g := range e.plan(batches) {
+		path := filepath.Join(dir, fmt.Sprintf("%d.parquet", i))
+		var buf bytes.Buffer
+		if err := e.writeFile(&buf, batches, g.refs, g.keys); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, readRows(t, path)...)
+	}
+	bySeq := map[string]testRow{}
+	for _, r := range got {
+		bySeq[r.seq()] = r
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d rows read back, want %d", len(got), len(want))
+	}
+	for _, w := range want {
+		g, ok := bySeq[w.seq()]
+		switch {
+		case !ok:
+			t.Fatalf("seq %s missing", w.seq())
+		case (g.Unit == nil) != (w.Unit == nil) || (g.Unit != nil && *g.Unit != *w.Unit):
+			t.Fatalf("seq %s (%s): unit %v, want %v", w.seq(), w.Node, deref(g.Unit), deref(w.Unit))
+		case g.Node != w.Node:
+			t.Fatalf("seq %s: node %q, want %q", w.seq(), g.Node, w.Node)
+		}
+	}
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return "<null>"
+	}
+	return fmt.Sprintf("%q", *s)
 }

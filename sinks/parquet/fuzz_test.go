@@ -70,7 +70,7 @@ func seedFileT(f testing.TB) []byte {
 		f.Fatalf("%d hour groups, want 1", len(groups))
 	}
 	var buf bytes.Buffer
-	if err := enc.writeFile(&buf, []arrow.RecordBatch{rec}, groups[0].refs); err != nil {
+	if err := enc.writeFile(&buf, []arrow.RecordBatch{rec}, groups[0].refs, groups[0].keys); err != nil {
 		f.Fatal(err)
 	}
 	return buf.Bytes()

@@ -38,7 +38,7 @@ func encodeSorted(t *testing.T, rows []testRow, rowGroupRows int, reverse bool) 
 		slices.Reverse(refs)
 	}
 	var buf bytes.Buffer
-	if err := enc.writeFile(&buf, batches, refs); err != nil {
+	if err := enc.writeFile(&buf, batches, refs, groups[0].keys); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes()

@@ -92,7 +92,7 @@ func writeKinds(t *testing.T, l *layout, rec arrow.RecordBatch, rowGroupRows int
 		t.Fatalf("%d hour groups, want 1", len(groups))
 	}
 	var buf bytes.Buffer
-	if err := enc.writeFile(&buf, []arrow.RecordBatch{rec}, groups[0].refs); err != nil {
+	if err := enc.writeFile(&buf, []arrow.RecordBatch{rec}, groups[0].refs, groups[0].keys); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
@@ -346,7 +346,8 @@ func TestBatchReaderCutsBatchesAnywhere(t *testing.T) {
 	defer rec.Release()
 	enc := newEncoder(l, writerConfig{CompressionLevel: 1, RowGroupRows: 1100, PageBytes: 2 << 10}) // many pages per chunk
 	var buf bytes.Buffer
-	if err := enc.writeFile(&buf, []arrow.RecordBatch{rec}, enc.plan([]arrow.RecordBatch{rec})[0].refs); err != nil {
+	g := enc.plan([]arrow.RecordBatch{rec})[0]
+	if err := enc.writeFile(&buf, []arrow.RecordBatch{rec}, g.refs, g.keys); err != nil {
 		t.Fatal(err)
 	}
 	rd := newBatchReader(l, memory.DefaultAllocator)

@@ -32,6 +32,25 @@ func (r rowRef) row() int   { return int(uint32(r)) }
 type hourGroup struct {
 	hour int64 // hours since the Unix epoch
 	refs []rowRef
+	keys seriesKeys
+}
+
+// seriesKeys gives the key strings of rows by their series: one copy of
+// each series' keys instead of each row's own bytes. Rows of a series are
+// adjacent in a file, so a column writer reading its keys this way reads
+// the same few bytes, in cache, over and over, where the rows' own bytes
+// are scattered over the batches they came in.
+type seriesKeys struct {
+	series []int32  // series id of each row, aligned with the rows' refs
+	keys   []string // len(keyIdx) strings per series id
+}
+
+// slice returns the keys of rows lo..hi.
+func (k seriesKeys) slice(lo, hi int) seriesKeys {
+	if k.series == nil {
+		return k
+	}
+	return seriesKeys{series: k.series[lo:hi], keys: k.keys}
 }
 
 // writerConfig tunes the Parquet files written.
@@ -76,6 +95,7 @@ type encoder struct {
 	hours      []int64
 	refs       []rowRef
 	sortedRefs []rowRef
+	sortedIDs  []int32 // series id of each of sortedRefs
 	sortedTs   []int64
 	counts     []int
 	next       []int
@@ -214,6 +234,7 @@ func (e *encoder) plan(batches []arrow.RecordBatch) []hourGroup {
 	}
 	n := len(e.refs)
 	e.sortedRefs = slices.Grow(e.sortedRefs[:0], n)[:n]
+	e.sortedIDs = slices.Grow(e.sortedIDs[:0], n)[:n]
 	e.sortedTs = slices.Grow(e.sortedTs[:0], n)[:n]
 	e.next = append(e.next[:0], e.counts[:nBuckets]...)
 	next := e.next
@@ -222,6 +243,7 @@ func (e *encoder) plan(batches []arrow.RecordBatch) []hourGroup {
 		p := next[k]
 		next[k]++
 		e.sortedRefs[p] = e.refs[i]
+		e.sortedIDs[p] = e.rowSeries[i]
 		e.sortedTs[p] = e.rowTs[i]
 	}
 	// Within a series rows usually arrive in time order; sort those that
@@ -236,7 +258,8 @@ func (e *encoder) plan(batches []arrow.RecordBatch) []hourGroup {
 	e.groups = e.groups[:0]
 	for r, slot := range hourOrder {
 		lo, hi := e.counts[r*nSeries], e.counts[(r+1)*nSeries]
-		e.groups = append(e.groups, hourGroup{hour: e.hours[slot], refs: e.sortedRefs[lo:hi]})
+		e.groups = append(e.groups, hourGroup{hour: e.hours[slot], refs: e.sortedRefs[lo:hi],
+			keys: seriesKeys{series: e.sortedIDs[lo:hi], keys: e.seriesKeys}})
 	}
 	return e.groups
 }
@@ -281,15 +304,15 @@ func floorDiv(a, b int64) int64 {
 
 // writeFile writes refs of batches as one Parquet file to out. Columns are
 // encoded and compressed in parallel, one worker per CPU (at most one per
-// column).
-func (e *encoder) writeFile(out io.Writer, batches []arrow.RecordBatch, refs []rowRef) error {
+// column). keys, when set (a plan's hourGroup), gives the rows' key columns.
+func (e *encoder) writeFile(out io.Writer, batches []arrow.RecordBatch, refs []rowRef, keys seriesKeys) error {
 	// A new writer per file: parquet-go v0.32.0's Writer.Reset clears the
 	// column paths of the next file's footer (path_in_schema), which
 	// TestEncoderSameInputSameBytes catches.
 	w := pq.NewWriter(out, e.opts...)
 	for start := 0; start < len(refs); start += e.cfg.RowGroupRows {
-		rg := refs[start:min(start+e.cfg.RowGroupRows, len(refs))]
-		if err := e.writeRowGroup(w.ColumnWriters(), batches, rg); err != nil {
+		end := min(start+e.cfg.RowGroupRows, len(refs))
+		if err := e.writeRowGroup(w.ColumnWriters(), batches, refs[start:end], keys.slice(start, end)); err != nil {
 			return err
 		}
 		if err := w.Flush(); err != nil {
@@ -299,7 +322,7 @@ func (e *encoder) writeFile(out io.Writer, batches []arrow.RecordBatch, refs []r
 	return w.Close()
 }
 
-func (e *encoder) writeRowGroup(cws []*pq.ColumnWriter, batches []arrow.RecordBatch, refs []rowRef) error {
+func (e *encoder) writeRowGroup(cws []*pq.ColumnWriter, batches []arrow.RecordBatch, refs []rowRef, keys seriesKeys) error {
 	workers := min(len(e.scratch), len(e.l.cols))
 	var next atomic.Int32
 	errs := make([]error, workers)
@@ -312,7 +335,7 @@ func (e *encoder) writeRowGroup(cws []*pq.ColumnWriter, batches []arrow.RecordBa
 				if c >= len(e.l.cols) {
 					return
 				}
-				if err := s.writeColumn(e.l, c, cws, batches, refs); err != nil {
+				if err := s.writeColumn(e.l, c, cws, batches, refs, keys); err != nil {
 					errs[wi] = fmt.Errorf("column %s: %w", e.l.Schema.Field(c).Name, err)
 					return
 				}
@@ -335,15 +358,34 @@ type colScratch struct {
 	maps        []mapBuffers
 }
 
-func (s *colScratch) writeColumn(l *layout, c int, cws []*pq.ColumnWriter, batches []arrow.RecordBatch, refs []rowRef) error {
+func (s *colScratch) writeColumn(l *layout, c int, cws []*pq.ColumnWriter, batches []arrow.RecordBatch, refs []rowRef, keys seriesKeys) error {
 	leaf := l.leaf[c]
 	nullable := l.Schema.Field(c).Nullable
 	s.arrs = s.arrs[:0]
+	nulls := false
 	for _, b := range batches {
 		s.arrs = append(s.arrs, b.Column(c))
+		nulls = nulls || b.Column(c).NullN() > 0
+	}
+	// A key column without nulls is read by series (a null key reads as
+	// the empty string in the series' keys).
+	key := -1
+	if keys.series != nil && !nulls {
+		key = slices.Index(l.keyIdx, c)
+	}
+	if key < 0 && l.cols[c] == kindString {
+		s.prepareStrings(nullable)
 	}
 	for start := 0; start < len(refs); start += chunkRows {
-		chunk := refs[start:min(start+chunkRows, len(refs))]
+		end := min(start+chunkRows, len(refs))
+		chunk := refs[start:end]
+		if key >= 0 {
+			s.vals = appendKeys(s.vals[:0], keys.slice(start, end), len(l.keyIdx), key, definitionLevel(nullable))
+			if _, err := cws[leaf].WriteRowValues(s.vals); err != nil {
+				return err
+			}
+			continue
+		}
 		if l.cols[c] == kindStringMap {
 			if err := s.writeMapChunk(cws[leaf], cws[leaf+1], nullable, chunk); err != nil {
 				return err
@@ -356,6 +398,21 @@ func (s *colScratch) writeColumn(l *layout, c int, cws []*pq.ColumnWriter, batch
 		}
 	}
 	return nil
+}
+
+// appendKeys appends the values of key column key (of nk) of the rows of
+// keys.
+func appendKeys(dst []pq.Value, keys seriesKeys, nk, key, def int) []pq.Value {
+	last, v := int32(-1), pq.Value{}
+	for _, id := range keys.series {
+		if id != last {
+			last = id
+			v = pq.ByteArrayValue(bytesOf(keys.keys[int(id)*nk+key]))
+			v.SetDefinitionLevel(def)
+		}
+		dst = append(dst, v)
+	}
+	return dst
 }
 
 func bytesOf(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
@@ -372,7 +429,7 @@ func (s *colScratch) appendValues(dst []pq.Value, kind columnKind, chunk []rowRe
 			return pq.Int64Value(int64(a.Value(i)) * mul)
 		})
 	case kindString:
-		return s.appendStrings(dst, chunk, nullable)
+		return s.appendStrings(dst, chunk)
 	case kindLargeString:
 		return appendTyped(dst, s.arrs, chunk, nullable, func(a *array.LargeString, i int) pq.Value {
 			return pq.ByteArrayValue(bytesOf(a.Value(i)))
@@ -400,34 +457,75 @@ func (s *colScratch) appendValues(dst []pq.Value, kind columnKind, chunk []rowRe
 }
 
 // appendStrings is appendValues for the (hot) string columns, reading the
-// Arrow buffers directly.
-func (s *colScratch) appendStrings(dst []pq.Value, chunk []rowRef, nullable bool) []pq.Value {
-	s.strs = s.strs[:0]
-	for _, a := range s.arrs {
-		a := a.(*array.String)
-		s.strs = append(s.strs, stringBuffers{arr: a, offsets: a.ValueOffsets(), data: a.ValueBytes(), nulls: nullable && a.NullN() > 0})
-	}
-	def := definitionLevel(nullable)
+// Arrow buffers directly (prepared by prepareStrings).
+func (s *colScratch) appendStrings(dst []pq.Value, chunk []rowRef) []pq.Value {
 	for _, r := range chunk {
 		b := &s.strs[r.batch()]
+		if b.constant {
+			dst = append(dst, b.value)
+			continue
+		}
 		i := r.row()
 		if b.nulls && b.arr.IsNull(i) {
 			dst = append(dst, pq.NullValue())
 			continue
 		}
-		base := b.offsets[0]
-		v := pq.ByteArrayValue(b.data[b.offsets[i]-base : b.offsets[i+1]-base])
-		v.SetDefinitionLevel(def)
+		v := pq.ByteArrayValue(b.data[b.offsets[i]-b.base : b.offsets[i+1]-b.base])
+		v.SetDefinitionLevel(b.def)
 		dst = append(dst, v)
 	}
 	return dst
 }
 
+// prepareStrings reads the string arrays of a column for appendStrings. A
+// batch whose rows all hold one value, or are all null, is marked
+// constant: rows arrive in series order, scattered over their batches,
+// and a constant batch's rows then cost no reads of its buffers at all.
+func (s *colScratch) prepareStrings(nullable bool) {
+	s.strs = s.strs[:0]
+	def := definitionLevel(nullable)
+	for _, a := range s.arrs {
+		a := a.(*array.String)
+		b := stringBuffers{arr: a, offsets: a.ValueOffsets(), data: a.ValueBytes(), nulls: nullable && a.NullN() > 0, def: def}
+		if len(b.offsets) > 0 {
+			b.base = b.offsets[0]
+		}
+		switch n := a.Len(); {
+		case n == 0:
+		case b.nulls && a.NullN() == n:
+			b.constant, b.value = true, pq.NullValue()
+		case a.NullN() == 0 && b.allEqual():
+			b.constant = true
+			b.value = pq.ByteArrayValue(b.data[:b.offsets[1]-b.base])
+			b.value.SetDefinitionLevel(def)
+		}
+		s.strs = append(s.strs, b)
+	}
+}
+
 type stringBuffers struct {
-	arr     *array.String
-	offsets []int32
-	data    []byte
-	nulls   bool
+	arr      *array.String
+	offsets  []int32
+	data     []byte
+	base     int32 // offsets[0]: data starts there
+	nulls    bool
+	def      int
+	constant bool     // every row is value
+	value    pq.Value // when constant
+}
+
+// allEqual reports whether every row of b holds the first row's value:
+// offsets a step of its length apart, and the bytes that value repeated
+// (bytes equal to themselves shifted by the step).
+func (b *stringBuffers) allEqual() bool {
+	step := b.offsets[1] - b.offsets[0]
+	for i, o := range b.offsets {
+		if o != b.base+int32(i)*step {
+			return false
+		}
+	}
+	n := int(b.offsets[len(b.offsets)-1] - b.base)
+	return string(b.data[step:n]) == string(b.data[:n-int(step)])
 }
 
 // appendFloat64s is appendValues for float64 columns.
