@@ -229,6 +229,11 @@ func validateArray(a arrow.Array) (err error) {
 	if s, ok := a.(*array.String); ok {
 		return validateString(s)
 	}
+	if dt, ok := a.DataType().(arrow.DecimalType); ok {
+		if err := validateDecimal(dt); err != nil {
+			return err
+		}
+	}
 	if v, ok := a.(interface{ ValidateFull() error }); ok {
 		if err := v.ValidateFull(); err != nil {
 			return err
@@ -277,6 +282,21 @@ func validateArray(a arrow.Array) (err error) {
 				return err
 			}
 		}
+	case *array.Dictionary:
+		return validateArray(arr.Dictionary())
+	}
+	return nil
+}
+
+// validateDecimal checks a decimal's precision and scale against the most
+// digits its width holds. arrow-go takes any int32 from a schema; a value
+// of a decimal scaled by 10^1,000,000,000 then takes gigabytes to print
+// (found by FuzzDecode).
+func validateDecimal(dt arrow.DecimalType) error {
+	digits := map[int]int32{32: 9, 64: 18, 128: 38, 256: 76}[dt.BitWidth()]
+	p, s := dt.GetPrecision(), dt.GetScale()
+	if p < 1 || p > digits || s < -digits || s > digits {
+		return fmt.Errorf("decimal%d of precision %d and scale %d (at most %d digits)", dt.BitWidth(), p, s, digits)
 	}
 	return nil
 }
