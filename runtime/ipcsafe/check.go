@@ -35,13 +35,31 @@ const (
 	fbCompressionZSTD     = 1
 )
 
+// Arrow field types whose arrays have variadic data buffers
+// (format/Schema.fbs, Type).
+const (
+	fbTypeBinaryView = 23
+	fbTypeUtf8View   = 24
+)
+
 type fbChecker struct {
 	buf    []byte
 	budget int // tables left to visit, bounded by the buffer size
+	views  *viewCounts
+}
+
+// viewCounts is how many view arrays (one variadic buffer count each) the
+// stream's schema puts in a record batch and in each dictionary's batch.
+// arrow-go reads a count per view array without checking the counts
+// vector's length, so a batch must carry at least that many.
+type viewCounts struct {
+	batch int
+	dicts map[int64]int
 }
 
 // Check walks the metadata of every message of an IPC stream.
 func Check(stream []byte) error {
+	views := &viewCounts{dicts: map[int64]int{}}
 	for len(stream) > 0 {
 		if len(stream) < 4 {
 			return fmt.Errorf("truncated message length")
@@ -61,7 +79,7 @@ func Check(stream []byte) error {
 		if uint64(n) > uint64(len(stream)) {
 			return fmt.Errorf("message metadata of %d bytes exceeds the stream", n)
 		}
-		body, err := checkMessage(stream[:n])
+		body, err := checkMessage(stream[:n], views)
 		if err != nil {
 			return err
 		}
@@ -75,11 +93,11 @@ func Check(stream []byte) error {
 }
 
 // checkMessage verifies one Message flatbuffer and returns its body length.
-func checkMessage(meta []byte) (int64, error) {
+func checkMessage(meta []byte, views *viewCounts) (int64, error) {
 	if len(meta) < 8 {
 		return 0, fmt.Errorf("message metadata too short")
 	}
-	c := &fbChecker{buf: meta, budget: len(meta) / 4}
+	c := &fbChecker{buf: meta, budget: len(meta) / 4, views: views}
 	msg, err := c.root()
 	if err != nil {
 		return 0, err
@@ -106,11 +124,15 @@ func checkMessage(meta []byte) (int64, error) {
 	case fbHeaderSchema:
 		err = c.schema(hdr)
 	case fbHeaderRecordBatch:
-		err = c.recordBatch(hdr, body)
+		err = c.recordBatch(hdr, body, views.batch)
 	case fbHeaderDictionaryBatch:
+		var id int64
+		if o := hdr.Offset(fbSlot(0)); o != 0 {
+			id = hdr.GetInt64(hdr.Pos + flatbuffers.UOffsetT(o))
+		}
 		var data flatbuffers.Table
 		if data, ok, err = c.table(hdr, 1); err == nil && ok {
-			err = c.recordBatch(data, body)
+			err = c.recordBatch(data, body, views.dicts[id])
 		}
 	}
 	return body, err
@@ -216,11 +238,24 @@ func (c *fbChecker) schema(s flatbuffers.Table) error {
 	if _, _, err := c.vector(s, 3, 8); err != nil {
 		return err
 	}
-	return c.tables(s, 1, func(f flatbuffers.Table) error { return c.field(f, 0) })
+	var batch int
+	dicts := map[int64]int{}
+	if err := c.tables(s, 1, func(f flatbuffers.Table) error { return c.field(f, 0, &batch, dicts) }); err != nil {
+		return err
+	}
+	// A second schema message is an error to the reader; counting the
+	// most any schema asks keeps the check on the safe side.
+	c.views.batch = max(c.views.batch, batch)
+	for id, n := range dicts {
+		c.views.dicts[id] = max(c.views.dicts[id], n)
+	}
+	return nil
 }
 
 // field checks a Field: name, type, dictionary, children, custom_metadata.
-func (c *fbChecker) field(f flatbuffers.Table, depth int) error {
+// It counts the field's view arrays in *views, or, for a dictionary-encoded
+// field, in dicts under its dictionary's id (the batch holds its indices).
+func (c *fbChecker) field(f flatbuffers.Table, depth int, views *int, dicts map[int64]int) error {
 	if depth > maxFieldDepth {
 		return fmt.Errorf("fields nested deeper than %d", maxFieldDepth)
 	}
@@ -241,24 +276,36 @@ func (c *fbChecker) field(f flatbuffers.Table, depth int) error {
 		if _, _, err := c.table(dict, 1); err != nil {
 			return err
 		}
+		var id int64
+		if o := dict.Offset(fbSlot(0)); o != 0 {
+			id = dict.GetInt64(dict.Pos + flatbuffers.UOffsetT(o))
+		}
+		n := dicts[id]
+		defer func() { dicts[id] = n }()
+		views = &n
+	}
+	var typ byte
+	if o := f.Offset(fbSlot(2)); o != 0 {
+		typ = f.GetByte(f.Pos + flatbuffers.UOffsetT(o))
+	}
+	if typ == fbTypeBinaryView || typ == fbTypeUtf8View {
+		*views++
 	}
 	if err := c.keyValues(f, 6); err != nil {
 		return err
 	}
-	return c.tables(f, 5, func(child flatbuffers.Table) error { return c.field(child, depth+1) })
+	return c.tables(f, 5, func(child flatbuffers.Table) error { return c.field(child, depth+1, views, dicts) })
 }
 
 // recordBatch checks a RecordBatch: nodes, buffers, compression,
-// variadicBufferCounts, and that every buffer lies inside the message body
+// variadicBufferCounts (one per view array of the batch, views), and that every buffer lies inside the message body
 // of body bytes. arrow-go slices a buffer out of the body without checking
 // its end against the body's length, only against the capacity behind it:
 // a buffer running past the body would read the stream's next bytes, or
 // the padding of a copied body.
-func (c *fbChecker) recordBatch(rb flatbuffers.Table, body int64) error {
-	for _, v := range []struct{ slot, elem int }{{1, 16}, {4, 8}} {
-		if _, _, err := c.vector(rb, v.slot, v.elem); err != nil {
-			return err
-		}
+func (c *fbChecker) recordBatch(rb flatbuffers.Table, body int64, views int) error {
+	if _, _, err := c.vector(rb, 1, 16); err != nil {
+		return err
 	}
 	compressed, err := c.compression(rb)
 	if err != nil {
@@ -267,6 +314,24 @@ func (c *fbChecker) recordBatch(rb flatbuffers.Table, body int64) error {
 	start, n, err := c.vector(rb, 2, 16)
 	if err != nil {
 		return err
+	}
+	// A view column has as many data buffers as its variadic count says;
+	// arrow-go allocates a slice of that many before it reads one, so a
+	// count is bounded by the buffers the message has.
+	vstart, vn, err := c.vector(rb, 4, 8)
+	if err != nil {
+		return err
+	}
+	if vn < views {
+		return fmt.Errorf("%d variadic buffer counts for %d view arrays", vn, views)
+	}
+	var variadic int64
+	for i := range vn {
+		count := int64(binary.LittleEndian.Uint64(c.buf[vstart+uint64(i)*8:]))
+		if count < 0 || count > int64(n)-variadic {
+			return fmt.Errorf("variadic buffer count %d exceeds the %d buffers of the message", count, n)
+		}
+		variadic += count
 	}
 	for i := range n {
 		at := start + uint64(i)*16
