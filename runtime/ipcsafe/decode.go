@@ -191,8 +191,9 @@ func Validate(rec arrow.RecordBatch) error {
 	return nil
 }
 
-// validateBitmaps checks that every validity bitmap, of the array and of
-// its children and dictionary, covers the array's rows, and that a struct's
+// validateBitmaps checks that every validity bitmap and fixed-width values
+// buffer, of the array and of its children and dictionary, covers the
+// array's rows, and that a struct's
 // fields hold its rows. arrow-go's checks look at neither: counting the
 // nulls over a short bitmap, or slicing a struct (a map's entries) whose
 // fields are short, indexes past their ends.
@@ -200,6 +201,18 @@ func validateBitmaps(d arrow.ArrayData) error {
 	if bufs := d.Buffers(); len(bufs) > 0 && bufs[0] != nil && d.DataType().ID() != arrow.NULL {
 		if need := bitutil.BytesForBits(int64(d.Offset() + d.Len())); int64(bufs[0].Len()) < need {
 			return fmt.Errorf("validity bitmap of %d bytes for %d rows at offset %d", bufs[0].Len(), d.Len(), d.Offset())
+		}
+	}
+	// Nor do they check that a fixed-width array's values (a boolean's
+	// bits, a dictionary's indices) cover its rows: reading them does.
+	if fw, ok := d.DataType().(arrow.FixedWidthDataType); ok && d.Len() > 0 && d.DataType().ID() != arrow.NULL {
+		bits := int64(fw.BitWidth())
+		bufs := d.Buffers()
+		if bits <= 0 {
+			return fmt.Errorf("%s values of %d bits", d.DataType(), bits)
+		}
+		if need := bitutil.BytesForBits(int64(d.Offset()+d.Len()) * bits); len(bufs) < 2 || bufs[1] == nil || int64(bufs[1].Len()) < need {
+			return fmt.Errorf("%s values shorter than %d rows at offset %d", d.DataType(), d.Len(), d.Offset())
 		}
 	}
 	for i, c := range d.Children() {
