@@ -23,6 +23,7 @@ func main() {
 	partitions := flag.Int("partitions", 4, "default partitions of auto-created topics")
 	port := flag.Int("port", 0, "port of the first broker (0: random)")
 	topics := flag.String("topics", "", "comma-separated topics to create at start")
+	segmentBytes := flag.Int("segment-bytes", 8<<20, "size of the in-memory log segments of each partition")
 	advertise := flag.String("advertise", "", "HOST:PORT the broker gives clients as its address instead of its own (one broker only): a proxy in front of it")
 	flag.Parse()
 	if *advertise != "" && *brokers != 1 {
@@ -31,6 +32,11 @@ func main() {
 	}
 
 	opts := []kfake.Opt{
+		// kfake keeps each segment in one slice that grows by doubling;
+		// with its 100 MiB default the copies and fresh pages made the
+		// broker's CPU per byte vary twofold between identical benchmark
+		// runs (docs/benchmarks.md#kafka), smaller segments reuse memory.
+		kfake.BrokerConfigs(map[string]string{"log.segment.bytes": fmt.Sprint(*segmentBytes)}),
 		kfake.NumBrokers(*brokers),
 		kfake.AllowAutoTopicCreation(),
 		kfake.DefaultNumPartitions(*partitions),
