@@ -100,7 +100,7 @@ func (r *reader) readTransitions(path string, from, to int64, out []Transition) 
 		}
 		leaves[i] = leaf.ColumnIndex
 	}
-	if err := r.checkChunks(f, fi.Size(), pf.Metadata(), leaves); err != nil {
+	if err := r.pages.CheckPages(f, fi.Size(), pf.Metadata(), leaves, flatLeaves); err != nil {
 		return out, fmt.Errorf("history: read %s: %w", path, err)
 	}
 	for _, rg := range pf.RowGroups() {

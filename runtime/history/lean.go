@@ -13,6 +13,8 @@ import (
 	"github.com/parquet-go/parquet-go/encoding/rle"
 	"github.com/parquet-go/parquet-go/encoding/thrift"
 	"github.com/parquet-go/parquet-go/format"
+
+	"github.com/reconmon/recon/internal/pqfile"
 )
 
 // chunkRef locates the ts or value column chunk of one row group, so that a
@@ -134,7 +136,7 @@ func (d *chunkDecoder) rows(chunk []byte, ref chunkRef, start, end int64, c colu
 		}
 		pos += n
 		if h.CompressedPageSize < 0 || int(h.CompressedPageSize) > len(chunk)-pos ||
-			h.UncompressedPageSize < 0 || h.UncompressedPageSize > maxPageBytes {
+			h.UncompressedPageSize < 0 || h.UncompressedPageSize > pqfile.MaxPageBytes {
 			return fmt.Errorf("page at %d claims %d bytes (%d uncompressed), chunk has %d left", pos, h.CompressedPageSize, h.UncompressedPageSize, len(chunk)-pos)
 		}
 		body := chunk[pos : pos+int(h.CompressedPageSize)]
@@ -163,7 +165,7 @@ func (d *chunkDecoder) rows(chunk []byte, ref chunkRef, start, end int64, c colu
 			}
 			ph := &h.DataPageHeader.V
 			nv := int64(ph.NumValues)
-			if nv < 0 || nv > maxPageBytes {
+			if nv < 0 || nv > pqfile.MaxPageBytes {
 				return fmt.Errorf("data page claims %d values", nv)
 			}
 			if row+nv <= start {
@@ -195,7 +197,7 @@ func (d *chunkDecoder) rows(chunk []byte, ref chunkRef, start, end int64, c colu
 			}
 			ph := &h.DataPageHeaderV2.V
 			nv := int64(ph.NumValues)
-			if nv < 0 || nv > maxPageBytes || ph.NumRows != ph.NumValues {
+			if nv < 0 || nv > pqfile.MaxPageBytes || ph.NumRows != ph.NumValues {
 				return fmt.Errorf("data page v2 claims %d values in %d rows", nv, ph.NumRows)
 			}
 			if row+nv <= start {

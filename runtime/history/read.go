@@ -1,7 +1,6 @@
 package history
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -23,12 +22,12 @@ type reader struct {
 	cache *indexCache
 	vals  []pq.Value
 	found []*seriesRun
-	spans [3][]span     // key column runs of buildIndex
-	br    *bufio.Reader // page headers of checkChunks
-	key   []byte        // the current key of keyRuns
-	ts    []int64       // timestamps of the rows readPoints and readLean read
-	vs    []float64     // values of the rows readLean reads
-	file  []byte        // a small file read whole, or the chunks readLean reads
+	spans [3][]span          // key column runs of buildIndex
+	pages pqfile.PageChecker // page headers before the Parquet reader trusts them
+	key   []byte             // the current key of keyRuns
+	ts    []int64            // timestamps of the rows readPoints and readLean read
+	vs    []float64          // values of the rows readLean reads
+	file  []byte             // a small file read whole, or the chunks readLean reads
 	dec   chunkDecoder
 	got   []runPoints  // the runs readLean decoded
 	aggs  []*seriesRun // the runs readLean adds as their summaries
@@ -342,7 +341,7 @@ func (r *reader) open(f *os.File, size int64) (*pq.File, columns, error) {
 	if err != nil {
 		return nil, columns{}, err
 	}
-	if err := r.checkChunks(ra, size, pf.Metadata(), cols.leaves()); err != nil {
+	if err := r.pages.CheckPages(ra, size, pf.Metadata(), cols.leaves(), flatLeaves); err != nil {
 		return nil, columns{}, err
 	}
 	return pf, cols, nil

@@ -339,6 +339,7 @@ type archiveReader struct {
 	zeros    []byte
 	pool     bufferPool
 	width    map[string]int // bytes per value of each string column, last seen
+	pages    pqfile.PageChecker
 	// samples counts the rows within the range, files and row groups
 	// those read (others were skipped by their partition or statistics).
 	samples   int64
@@ -372,8 +373,11 @@ func (a *archiveReader) readFile(path string, emit func(arrow.RecordBatch) error
 	if err != nil {
 		return err
 	}
-	a.files++
 	schema := pf.Schema()
+	if err := a.pages.CheckFile(f, fi.Size(), pf); err != nil {
+		return fmt.Errorf("corrupt parquet file: %w", err)
+	}
+	a.files++
 	lookup := func(path ...string) (int, error) {
 		l, ok := schema.Lookup(path...)
 		if !ok {

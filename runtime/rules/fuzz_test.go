@@ -2,8 +2,11 @@ package rules
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -141,4 +144,42 @@ func FuzzArchiveFile(f *testing.F) {
 			})
 		}
 	})
+}
+
+// A file of 1,189 bytes whose page header claims a 1.2 GB page (found by
+// FuzzArchiveFile): the page checker refuses it before the Parquet reader
+// allocates what the header claims.
+func TestArchiveFileHugePageClaim(t *testing.T) {
+	raw, err := os.ReadFile("testdata/fuzz/FuzzArchiveFile/26ffd4bc9ec4bb67")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := fuzzCorpusBytes(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "f.parquet")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	need := map[string]bool{sample.ColMetric: true, sample.ColValue: true}
+	err = newArchiveReader(need, nil, 0, 1<<62).readFile(path, func(rec arrow.RecordBatch) error {
+		rec.Release()
+		return nil
+	})
+	if err == nil || !strings.Contains(err.Error(), "claims") {
+		t.Fatalf("reading a file whose page claims 1.2 GB: %v, want the page checker's refusal", err)
+	}
+}
+
+// fuzzCorpusBytes decodes a "go test fuzz v1" file of one []byte.
+func fuzzCorpusBytes(raw []byte) ([]byte, error) {
+	s := string(raw)
+	i := strings.Index(s, "[]byte(")
+	j := strings.LastIndex(s, ")")
+	if i < 0 || j < i {
+		return nil, fmt.Errorf("not a fuzz corpus file")
+	}
+	b, err := strconv.Unquote(s[i+len("[]byte(") : j])
+	return []byte(b), err
 }

@@ -32,7 +32,7 @@ func digestFile(r io.ReaderAt, size int64) (d digest, err error) {
 	if err != nil {
 		return digest{}, err
 	}
-	if err := checkChunks(f, size); err != nil {
+	if err := checkChunks(r, f, size); err != nil {
 		return digest{}, err
 	}
 	buf := make([]pq.Row, 256)
@@ -97,7 +97,7 @@ func checkFooter(r io.ReaderAt, size int64) error {
 // checkChunks checks that every column chunk lies inside the file and that
 // sizes and counts are plausible, so that damaged metadata cannot make the
 // reader allocate without bound.
-func checkChunks(f *pq.File, size int64) error {
+func checkChunks(r io.ReaderAt, f *pq.File, size int64) error {
 	md := f.Metadata()
 	if md.NumRows < 0 || md.NumRows > maxRows {
 		return fmt.Errorf("corrupt parquet file: %d rows", md.NumRows)
@@ -118,6 +118,12 @@ func checkChunks(f *pq.File, size int64) error {
 				return fmt.Errorf("corrupt parquet file: column %v of row group %d is out of bounds", m.PathInSchema, i)
 			}
 		}
+	}
+	// The page headers too: the Parquet reader allocates what one claims
+	// before it reads the page.
+	var pages pqfile.PageChecker
+	if err := pages.CheckFile(r, size, f); err != nil {
+		return fmt.Errorf("corrupt parquet file: %w", err)
 	}
 	return nil
 }

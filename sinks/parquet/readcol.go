@@ -64,7 +64,7 @@ func (r *batchReader) open(src io.ReaderAt, size int64) (err error) {
 	if err != nil {
 		return err
 	}
-	if err := checkChunks(f, size); err != nil {
+	if err := checkChunks(src, f, size); err != nil {
 		return err
 	}
 	if !pq.EqualNodes(f.Schema(), r.l.schema) {
