@@ -61,3 +61,14 @@ func BenchmarkChecks(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkTimeoutOverrun: how long a check of a server that accepts and
+// never answers lasts past the check's 1 s timeout.
+//
+//	go test -run '^$' -bench TimeoutOverrun -benchtime 5x ./sources/http/
+func BenchmarkTimeoutOverrun(b *testing.B) {
+	port := netchecktest.Serve(b, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
+	chk := netchecktest.Check(b, httpsource.Spec, "127.0.0.1", time.Second, module.Attrs{
+		"url": "http://127.0.0.1:" + strconv.Itoa(port) + "/"})
+	netchecktest.TimeoutOverrun(b, chk, time.Second, "timeout after 1s")
+}

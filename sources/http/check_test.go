@@ -225,18 +225,14 @@ func TestRefused(t *testing.T) {
 	}
 }
 
-// A server that accepts and never answers: critical timeout within the
-// configured timeout, nothing left running.
+// A server that accepts and never answers: the check reports its own
+// timeout (how promptly: BenchmarkTimeoutOverrun), nothing left running.
 func TestServerNeverAnswers(t *testing.T) {
 	netchecktest.NoLeak(t)
 	port := netchecktest.Serve(t, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
-	start := time.Now()
 	o := run(t, module.Attrs{"url": url(port, "/")})
 	if o.res.Status != sample.Critical || o.res.Message != "timeout after 1s waiting for the response" || o.res.Available {
 		t.Fatalf("result %+v", o.res)
-	}
-	if d := time.Since(start); d > timeout+time.Second {
-		t.Fatalf("run took %v with a %v timeout", d, timeout)
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -363,4 +364,21 @@ func Throughput(b *testing.B, checks []module.Check, timeout time.Duration) {
 	if r := firstBad.Load(); r != nil {
 		b.Logf("first failed run: %+v", *r)
 	}
+}
+
+// TimeoutOverrun runs chk against a peer that never answers, b.N times, and
+// reports how long a run lasted past its timeout (overrun-ms): the check's
+// own deadline should end it, not the scheduler's. Each run must report a
+// timeout (its message holds want).
+func TimeoutOverrun(b *testing.B, chk module.Check, timeout time.Duration, want string) {
+	var over time.Duration
+	for b.Loop() {
+		start := time.Now()
+		res, _ := Run(chk, timeout)
+		over += time.Since(start) - timeout
+		if !strings.Contains(res.Message, want) {
+			b.Fatalf("result %+v, want a message with %q", res, want)
+		}
+	}
+	b.ReportMetric(float64(over.Microseconds())/1e3/float64(b.N), "overrun-ms")
 }
